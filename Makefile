@@ -1,0 +1,49 @@
+# Custodian: `make run` starts the site with the offline demo provider; `make test` runs the suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+SITE_PORT ?= 8000
+DEMO_PORT ?= 8001
+
+.PHONY: setup run test test-sqlite test-postgres bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	touch $(STAMP)
+
+run: setup
+	$(PY) manage.py migrate --noinput
+	@$(PY) -m demo_provider --port $(DEMO_PORT) & demo=$$!; \
+	trap 'kill $$demo 2>/dev/null' EXIT INT TERM; \
+	echo; \
+	echo "  Custodian:      http://127.0.0.1:$(SITE_PORT)/   (log in with the Demo provider)"; \
+	echo "  Demo provider:  http://127.0.0.1:$(DEMO_PORT)/   (users alice, bob, carol; password: demo)"; \
+	echo; \
+	$(PY) manage.py runserver 127.0.0.1:$(SITE_PORT)
+
+test: setup test-sqlite test-postgres
+
+test-sqlite: setup
+	$(PY) -m pytest -q
+
+# Runs the suite again on PostgreSQL when it is reachable; with CI=true, unreachable fails.
+test-postgres: setup
+	@if $(PY) -c "import psycopg; psycopg.connect('$(PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \
+		echo "== PostgreSQL =="; DATABASE_URL=$(PG_URL) $(PY) -m pytest -q; \
+	elif [ "$$CI" = "true" ]; then \
+		echo "PostgreSQL at $(PG_URL) is unreachable, and CI needs it" >&2; exit 1; \
+	else \
+		echo "PostgreSQL at $(PG_URL) is unreachable: skipped the PostgreSQL run"; \
+	fi
+
+bench: setup
+	$(PY) bench/sessions.py
+
+clean:
+	rm -rf $(VENV) custodian.sqlite3 test-custodian.sqlite3 .demo_provider.sqlite3 .pytest_cache

@@ -1,0 +1,42 @@
+"""What every Custodian backend adds to a Python Social Auth backend."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from social_core.exceptions import AuthConfigurationError
+
+if TYPE_CHECKING:
+    from integrations.tokens import Credentials
+
+
+class CustodianBackend:
+    """Mixin naming the duties a provider backend has beyond the OAuth handshake.
+
+    Subclasses must implement:
+      - ``api_base_url()``: where relative URLs of ``get_session`` resolve.
+      - ``is_configured()``: whether a client id is set, so the site can say "not configured"
+        instead of crashing.
+      - ``revoke_credentials()``: end the grant at the provider; return None when the provider
+        offers no revocation.
+    """
+
+    name: str
+
+    def api_base_url(self) -> str:
+        raise NotImplementedError(f"{type(self).__name__} must say where its API lives")
+
+    @classmethod
+    def is_configured(cls) -> bool:
+        raise NotImplementedError(f"{cls.__name__} must say whether it has a client id")
+
+    def revoke_credentials(self, credentials: Credentials, uid: str) -> bool | None:
+        raise NotImplementedError(f"{type(self).__name__} must say how it revokes a grant")
+
+    def auth_url(self) -> str:
+        """Refuse to start a login with no client configured, with a clear page, not a crash."""
+        if not self.is_configured():
+            raise AuthConfigurationError(
+                self, code="invalid_setting", parameter="client_id", stage="begin"
+            )
+        return super().auth_url()  # type: ignore[misc]

@@ -1,0 +1,107 @@
+"""Monzo, written for today's API (docs.monzo.com, "Authentication").
+
+social-core's own MonzoOAuth2 sends users to the retired Mondo host, stores only `user_id`
+(so it can never refresh) and calls `/accounts` during login, which answers 403 until the user
+approves access in the Monzo app. This one:
+
+- authorizes at `MONZO_AUTH_URL` (default https://auth.monzo.com/), exchanges and refreshes at
+  `{MONZO_API_URL}/oauth2/token` with the client credentials in the POST body;
+- takes the uid from the token response's `user_id` (else `GET /ping/whoami`), never
+  `/accounts`;
+- revokes with `POST /oauth2/logout` and the bearer token (Monzo has no RFC 7009 endpoint);
+- reads Monzo's error `code`s (`unauthorized.bad_refresh_token[.evicted]`) as "reconnect".
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from social_core.backends.oauth import BaseOAuth2
+from social_core.exceptions import AuthCredentialError, SocialAuthBaseException
+
+from backends.base import CustodianBackend
+
+if TYPE_CHECKING:
+    from integrations.tokens import Credentials
+
+# Monzo error codes that mean the grant is gone and only a new login helps.
+_REAUTH_CODE_PREFIXES = ("unauthorized.bad_refresh_token", "unauthorized.bad_authorization_code")
+
+
+class MonzoOAuth2(CustodianBackend, BaseOAuth2):
+    """Monzo OAuth 2.0 (confidential client; refresh tokens rotate on every use)."""
+
+    name = "monzo"
+    title = "Monzo"
+    ID_KEY = "user_id"
+    EXTRA_DATA = [("user_id", "user_id")]
+    # Monzo compares redirect_uri exactly; state travels in the `state` parameter only.
+    REDIRECT_STATE = False
+    STATE_PARAMETER = True
+
+    @classmethod
+    def is_configured(cls) -> bool:
+        return bool(settings.MONZO_CLIENT_ID)
+
+    def api_base_url(self) -> str:
+        return settings.MONZO_API_URL.rstrip("/")
+
+    def authorization_url(self) -> str:
+        return settings.MONZO_AUTH_URL
+
+    def access_token_url(self) -> str:
+        return f"{self.api_base_url()}/oauth2/token"
+
+    def revoke_token_url(self, token: str, uid: str) -> str:
+        return f"{self.api_base_url()}/oauth2/logout"
+
+    def revoke_token_params(self, token: str, uid: str) -> dict[str, Any]:
+        return {}
+
+    def revoke_token_headers(self, token: str, uid: str) -> dict[str, Any]:
+        return {"Authorization": f"Bearer {token}"}
+
+    def revoke_credentials(self, credentials: Credentials, uid: str) -> bool | None:
+        # Logout takes the access token; afterwards the refresh token is dead too.
+        return self.revoke_token(credentials.access_token, uid)
+
+    def get_key_and_secret(self) -> tuple[str, str]:
+        return settings.MONZO_CLIENT_ID, settings.MONZO_CLIENT_SECRET
+
+    def user_data(self, access_token: str, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        response = kwargs.get("response") or {}
+        if response.get("user_id"):
+            return {}
+        return self.get_json(
+            f"{self.api_base_url()}/ping/whoami",
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
+
+    def get_user_details(self, response: dict[str, Any]) -> dict[str, Any]:
+        # Monzo shares no name or e-mail at login; the account id is the only stable handle.
+        return {"username": str(response.get("user_id", ""))}
+
+    def get_provider_error(
+        self,
+        data: object,
+        *,
+        stage: Any = "callback",
+        status_code: int | None = None,
+        retry_after: str | None = None,
+    ) -> SocialAuthBaseException | None:
+        code = data.get("code") if isinstance(data, dict) else None
+        if isinstance(code, str) and code.startswith(_REAUTH_CODE_PREFIXES):
+            return AuthCredentialError(
+                self,
+                code="reauthentication_required"
+                if stage == "refresh"
+                else "authorization_code_rejected",
+                source="provider_response",
+                stage=stage,
+                provider_code=code,
+                status_code=status_code,
+            )
+        return super().get_provider_error(
+            data, stage=stage, status_code=status_code, retry_after=retry_after
+        )

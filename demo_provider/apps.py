@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DemoProviderConfig(AppConfig):
+    name = "demo_provider"
+    verbose_name = "Demo OAuth provider"

@@ -1,0 +1,33 @@
+"""Custodian's public API::
+
+    from integrations import get_session, get_token, refresh, NotConnected, ReauthRequired, RefreshFailed
+
+Imported lazily: importing models at package import time would break app loading. (The
+refresh function lives in `integrations.token_refresh`, so no submodule shadows its name.)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "get_session": "integrations.sessions",
+    "get_token": "integrations.sessions",
+    "refresh": "integrations.token_refresh",
+    "CustodianError": "integrations.exceptions",
+    "NotConnected": "integrations.exceptions",
+    "MultipleAccounts": "integrations.exceptions",
+    "ReauthRequired": "integrations.exceptions",
+    "RefreshFailed": "integrations.exceptions",
+    "credentials_refreshed": "integrations.signals",
+    "reauth_required": "integrations.signals",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'integrations' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

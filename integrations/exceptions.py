@@ -1,0 +1,55 @@
+"""What can go wrong when site code asks for a provider's API, and what to do about it."""
+
+from __future__ import annotations
+
+
+class CustodianError(Exception):
+    """Base class of every error the public API raises."""
+
+
+class NotConnected(CustodianError):
+    """The user has no (matching) account of that provider: offer them to connect one."""
+
+    def __init__(self, provider: str, message: str | None = None) -> None:
+        self.provider = provider
+        super().__init__(message or f"The user has no connected {provider} account")
+
+
+class MultipleAccounts(NotConnected):
+    """The user has several accounts of that provider and no `uid` chose one."""
+
+    def __init__(self, provider: str, uids: list[str]) -> None:
+        self.uids = uids
+        super().__init__(
+            provider,
+            f"The user has {len(uids)} {provider} accounts ({', '.join(uids)}); "
+            "pass uid= to choose one",
+        )
+
+
+class ReauthRequired(CustodianError):
+    """The provider no longer accepts the grant: the user must reconnect (log in again)."""
+
+    def __init__(self, provider: str, uid: str, reason: str = "") -> None:
+        self.provider = provider
+        self.uid = uid
+        self.reason = reason
+        super().__init__(
+            f"The {provider} account {uid} must be reconnected"
+            + (f" ({reason})" if reason else "")
+        )
+
+
+class RefreshFailed(CustodianError):
+    """Refreshing failed for a passing reason (provider down, timeout, garbage, 429).
+
+    The stored credentials are unchanged; try again later. `cause` is a short code
+    (social-core's error code, e.g. "unavailable", "timeout", "malformed_response") and
+    `__cause__` the original exception.
+    """
+
+    def __init__(self, provider: str, uid: str, cause: str) -> None:
+        self.provider = provider
+        self.uid = uid
+        self.cause = cause
+        super().__init__(f"Refreshing the {provider} token of {uid} failed: {cause}")

@@ -1,0 +1,80 @@
+"""Pipeline steps (see SOCIAL_AUTH_PIPELINE and SOCIAL_AUTH_DISCONNECT_PIPELINE in settings).
+
+Plain functions with Python Social Auth's signature; each returns a dict to merge into the
+pipeline's context, or None.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from social_core.exceptions import SocialAuthBaseException
+
+from integrations import clock
+from integrations.tokens import RAW_TOKEN_KEYS, Status, read_credentials, store_token_response
+
+logger = logging.getLogger(__name__)
+
+
+def remember_signup_provider(
+    backend: Any, user: Any = None, is_new: bool = False, *args: Any, **kwargs: Any
+) -> None:
+    """Record on a newly created user which provider created it."""
+    if user is not None and is_new and not user.signup_provider:
+        user.signup_provider = backend.name
+        user.save(update_fields=["signup_provider"])
+
+
+def store_credentials(
+    backend: Any, user: Any, response: dict[str, Any], *args: Any, social: Any = None,
+    details: dict[str, Any] | None = None, **kwargs: Any,
+) -> None:
+    """Store the login's tokens in the normalized, encrypted shape, status "active".
+
+    Replaces social-core's load_extra_data, which stores whatever the provider sent (Monzo's
+    stock backend drops refresh_token and expires_in, so it can never refresh).
+    """
+    if social is None:
+        return
+    previous_refresh_token = (
+        read_credentials(social.extra_data).refresh_token if social.extra_data else None
+    )
+    # The backend's own extras (user_id, auth_time, ...), minus raw token material.
+    extras = {
+        key: value
+        for key, value in backend.extra_data(user, social.uid, response, details or {}, kwargs)
+        .items()
+        if key not in RAW_TOKEN_KEYS and key != "token_type"
+    }
+    store_token_response(
+        social,
+        response,
+        previous_refresh_token=previous_refresh_token,
+        now=clock.now(),
+        extra={**extras, "status": Status.ACTIVE},
+    )
+
+
+def revoke_credentials(strategy: Any, entries: list[Any], *args: Any, **kwargs: Any) -> None:
+    """Revoke each association's grant at its provider, never blocking the disconnect.
+
+    A provider that is down or refuses must not keep a user connected against their will;
+    the failure is logged (without the token) and the association is removed regardless.
+    """
+    for entry in entries:
+        backend = entry.get_backend_instance(strategy)
+        if backend is None or not entry.extra_data.get("access_token"):
+            continue
+        try:
+            revoked = backend.revoke_credentials(read_credentials(entry.extra_data), entry.uid)
+        except SocialAuthBaseException as error:
+            revoked = False
+            reason = f"{error.code}"
+        else:
+            reason = "provider refused" if revoked is False else ""
+        if revoked is False:
+            logger.warning(
+                "Revocation of %s association %s failed (%s); disconnecting anyway",
+                entry.provider, entry.pk, reason,
+            )

@@ -1,0 +1,50 @@
+"""Read-only queries the pages use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from social_django.models import UserSocialAuth
+
+from integrations import clock
+from integrations.providers import provider_title
+from integrations.tokens import Status
+
+
+@dataclass(frozen=True)
+class ConnectionRow:
+    """One connected account as the connections page shows it (no secrets)."""
+
+    id: int
+    provider: str
+    provider_title: str
+    uid: str
+    status: str
+    expires_at: datetime | None
+    expired: bool
+    connected_since: datetime
+
+
+def connections_of(user) -> list[ConnectionRow]:
+    """Return the user's associations, newest first, in display form."""
+    now = clock.now()
+    rows = []
+    for association in UserSocialAuth.objects.filter(user=user).order_by("-created"):
+        data = association.extra_data or {}
+        expires_at = data.get("expires_at")
+        rows.append(
+            ConnectionRow(
+                id=association.pk,
+                provider=association.provider,
+                provider_title=provider_title(association.provider),
+                uid=association.uid,
+                status=data.get("status") or Status.ACTIVE,
+                expires_at=datetime.fromtimestamp(expires_at, tz=timezone.utc)
+                if expires_at is not None
+                else None,
+                expired=expires_at is not None and expires_at <= now,
+                connected_since=association.created,
+            )
+        )
+    return rows

@@ -1,0 +1,149 @@
+"""get_session: a requests.Session bound to one connected account, always carrying a fresh token."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+from social_django.models import UserSocialAuth
+
+from integrations import clock
+from integrations.exceptions import MultipleAccounts, NotConnected, ReauthRequired
+from integrations.providers import backend_instance
+from integrations.token_refresh import refresh_after_rejection, refresh_if_due
+from integrations.tokens import Credentials, Status, read_credentials
+
+# One connection pool for every session in the process, so short-lived sessions (one per
+# get_session call) reuse TCP/TLS connections instead of opening new ones.
+_SHARED_ADAPTER = HTTPAdapter(pool_connections=16, pool_maxsize=64)
+
+
+class ProviderSession(requests.Session):
+    """A requests.Session bound to one association.
+
+    Relative URLs resolve against the provider's API base; each request carries the current
+    access token, refreshed first when it expires within the leeway; a 401 triggers one
+    refresh and one retry. Absolute URLs to other hosts are refused, so the token never
+    leaves for a host it was not issued for.
+    """
+
+    def __init__(
+        self,
+        association: UserSocialAuth,
+        *,
+        base_url: str,
+        timeout: float,
+        leeway: float,
+    ) -> None:
+        super().__init__()
+        self.association = association
+        self.base_url = base_url.rstrip("/") + "/"
+        self.timeout = timeout
+        self.leeway = leeway
+        self._credentials: Credentials = read_credentials(association.extra_data or {})
+        self.mount("https://", _SHARED_ADAPTER)
+        self.mount("http://", _SHARED_ADAPTER)
+
+    def __repr__(self) -> str:
+        return (
+            f"<ProviderSession {self.association.provider}:{self.association.uid} "
+            f"base_url={self.base_url!r}>"
+        )
+
+    def close(self) -> None:
+        # The adapter is shared by every session: closing it would drop everyone's pool.
+        self.adapters.clear()
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any):  # type: ignore[override]
+        full_url = self._resolve(url if isinstance(url, str) else url.decode())
+        kwargs.setdefault("timeout", self.timeout)
+        credentials = self._fresh_credentials()
+        response = self._send(credentials, method, full_url, *args, **kwargs)
+        if response.status_code != 401 or not _replayable(kwargs):
+            return response
+        response.close()
+        self._credentials = refresh_after_rejection(
+            self.association, rejected_access_token=credentials.access_token
+        )
+        # A second 401 goes back to the caller: never loop.
+        return self._send(self._credentials, method, full_url, *args, **kwargs)
+
+    def _fresh_credentials(self) -> Credentials:
+        if self._credentials.expires_within(self.leeway, now=clock.now()):
+            self._credentials = refresh_if_due(self.association, leeway=self.leeway)
+        return self._credentials
+
+    def _send(self, credentials: Credentials, method, url, *args: Any, **kwargs: Any):
+        headers = dict(kwargs.pop("headers", None) or {})
+        headers["Authorization"] = f"Bearer {credentials.access_token}"
+        return super().request(method, url, *args, headers=headers, **kwargs)
+
+    def _resolve(self, url: str) -> str:
+        if not urlsplit(url).scheme:
+            return urljoin(self.base_url, url.lstrip("/"))
+        base, target = urlsplit(self.base_url), urlsplit(url)
+        if (target.scheme, target.netloc) != (base.scheme, base.netloc):
+            raise ValueError(
+                f"Refusing to send the {self.association.provider} token to {target.netloc}: "
+                f"only {base.netloc} may receive it"
+            )
+        return url
+
+
+def _replayable(kwargs: dict[str, Any]) -> bool:
+    """A body that is a stream or file was consumed by the first attempt; it cannot retry."""
+    body = kwargs.get("data")
+    return not (hasattr(body, "read") or hasattr(body, "__next__") or kwargs.get("files"))
+
+
+def get_association(user: Any, provider: str, uid: str | None = None) -> UserSocialAuth:
+    """Return the user's association with `provider` (one query); only ever the user's own."""
+    if not getattr(user, "pk", None):
+        raise NotConnected(provider)
+    associations = UserSocialAuth.objects.filter(user_id=user.pk, provider=provider)
+    if uid is not None:
+        associations = associations.filter(uid=str(uid))
+    found = list(associations.order_by("pk")[:50])
+    if not found:
+        raise NotConnected(provider)
+    if len(found) > 1:
+        raise MultipleAccounts(provider, [association.uid for association in found])
+    association = found[0]
+    if (association.extra_data or {}).get("status") == Status.REAUTH_REQUIRED:
+        raise ReauthRequired(
+            provider, association.uid, association.extra_data.get("status_reason", "")
+        )
+    return association
+
+
+def get_session(user: Any, provider: str, uid: str | None = None) -> ProviderSession:
+    """Return a requests.Session that talks to `provider`'s API as `user`.
+
+    Raises NotConnected (no such account), MultipleAccounts (several, and no uid) or
+    ReauthRequired (the user must reconnect). Refresh failures surface from the requests
+    as ReauthRequired or RefreshFailed.
+    """
+    association = get_association(user, provider, uid)
+    return ProviderSession(
+        association,
+        base_url=backend_instance(provider).api_base_url(),
+        timeout=settings.CUSTODIAN_HTTP_TIMEOUT,
+        leeway=settings.CUSTODIAN_REFRESH_LEEWAY,
+    )
+
+
+def get_token(user: Any, provider: str, uid: str | None = None) -> dict[str, Any]:
+    """Return a fresh token dict for code that uses another HTTP client.
+
+    Keys: access_token, token_type, expires_at (epoch seconds or None), scope.
+    """
+    credentials = refresh_if_due(get_association(user, provider, uid))
+    return {
+        "access_token": credentials.access_token,
+        "token_type": "Bearer",
+        "expires_at": credentials.expires_at,
+        "scope": credentials.scope,
+    }

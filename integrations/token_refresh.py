@@ -1,0 +1,161 @@
+"""Single-flight token refresh: lock the row, re-read, call the backend once, persist, classify.
+
+Providers that rotate refresh tokens (Monzo, Strava, Xero, any RFC 9700 server) reject a
+refresh token used twice, and many then revoke the whole grant. So however many threads,
+processes or hosts find a token due at once, exactly one of them may call the token endpoint:
+each takes the association's row lock (SELECT ... FOR UPDATE on PostgreSQL; an IMMEDIATE
+transaction on SQLite), re-reads the credentials inside it, and refreshes only if they are
+still the ones it saw. The others wait on the lock and then use what the first one stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from social_core.exceptions import AuthCredentialError, SocialAuthBaseException
+from social_django.models import UserSocialAuth
+
+from integrations import clock, crypto
+from integrations.exceptions import ReauthRequired, RefreshFailed
+from integrations.providers import backend_instance
+from integrations.signals import credentials_refreshed, reauth_required
+from integrations.tokens import (
+    Credentials,
+    Status,
+    merge_extra_data,
+    read_credentials,
+    store_token_response,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def refresh(association: UserSocialAuth, force: bool = False) -> Credentials:
+    """Refresh the association's token if it is due (or always, with `force`); return it fresh.
+
+    Usable without a session: by the admin, the background job, the shell.
+    """
+    seen = read_credentials(association.extra_data or {})
+    if force:
+        # Forced, but still single-flight: a caller that waited on the lock while another
+        # refreshed the very token it saw uses that result instead of refreshing again.
+        return _refresh_locked(association, lambda current: current.access_token == seen.access_token)
+    return refresh_if_due(association)
+
+
+def refresh_if_due(association: UserSocialAuth, *, leeway: float | None = None) -> Credentials:
+    """Return fresh credentials, refreshing first when they expire within the leeway."""
+    window = settings.CUSTODIAN_REFRESH_LEEWAY if leeway is None else leeway
+    return _refresh_locked(
+        association, lambda current: current.expires_within(window, now=clock.now())
+    )
+
+
+def refresh_after_rejection(association: UserSocialAuth, rejected_access_token: str) -> Credentials:
+    """Return credentials to retry with after the API answered 401 to `rejected_access_token`.
+
+    When the stored token changed meanwhile (another caller refreshed; Monzo invalidates the
+    old access token at once), that one is used without refreshing again.
+    """
+    return _refresh_locked(
+        association, lambda current: current.access_token == rejected_access_token
+    )
+
+
+@dataclass
+class _Outcome:
+    credentials: Credentials
+    refreshed: bool = False
+    reauth_reason: str = ""
+    failure: RefreshFailed | None = None
+
+
+def _refresh_locked(
+    association: UserSocialAuth, needs_refresh: Callable[[Credentials], bool]
+) -> Credentials:
+    with transaction.atomic():
+        row = UserSocialAuth.objects.select_for_update().get(pk=association.pk)
+        outcome = _refresh_row(row, needs_refresh)
+    # Side effects only after the transaction is over: receivers see committed state.
+    association.extra_data = row.extra_data
+    if outcome.failure is not None:
+        raise outcome.failure
+    if outcome.reauth_reason:
+        reauth_required.send(
+            sender=row.provider, association=row, reason=outcome.reauth_reason
+        )
+        raise ReauthRequired(row.provider, row.uid, outcome.reauth_reason)
+    if outcome.refreshed:
+        credentials_refreshed.send(sender=row.provider, association=row)
+    return outcome.credentials
+
+
+def _refresh_row(row: UserSocialAuth, needs_refresh: Callable[[Credentials], bool]) -> _Outcome:
+    """Decide and do the refresh of a locked row. Never raises for provider trouble."""
+    try:
+        current = read_credentials(row.extra_data or {})
+    except crypto.DecryptionError:
+        return _Outcome(
+            Credentials("", None, "Bearer", "", None, Status.ACTIVE),
+            failure=RefreshFailed(row.provider, row.uid, "undecryptable_credentials"),
+        )
+    if current.status == Status.REAUTH_REQUIRED:
+        return _Outcome(current, reauth_reason="reauthentication_required")
+    if not needs_refresh(current):
+        return _Outcome(current)
+    if not current.refresh_token:
+        # Public clients get no refresh token (Monzo): only a new login helps.
+        return _mark_reauth(row, current, "no_refresh_token")
+
+    backend = backend_instance(row.provider)
+    try:
+        response = backend.refresh_token(current.refresh_token)
+    except AuthCredentialError as error:
+        if error.code != "reauthentication_required":
+            return _failed(row, current, error.code, error)
+        return _on_rejected_grant(row, current, error)
+    except SocialAuthBaseException as error:
+        return _failed(row, current, error.code, error)
+    except (requests.RequestException, ValueError, KeyError, TypeError) as error:
+        return _failed(row, current, type(error).__name__, error)
+
+    now = clock.now()
+    store_token_response(
+        row, response, previous_refresh_token=current.refresh_token, now=now,
+        extra={"refreshed_at": int(now)},
+    )
+    logger.info("Refreshed %s token of association %s", row.provider, row.pk)
+    return _Outcome(read_credentials(row.extra_data), refreshed=True)
+
+
+def _on_rejected_grant(
+    row: UserSocialAuth, used: Credentials, error: AuthCredentialError
+) -> _Outcome:
+    """Handle invalid_grant: re-read first, since another host may have rotated meanwhile."""
+    latest_data = UserSocialAuth.objects.filter(pk=row.pk).values_list("extra_data", flat=True)
+    latest = read_credentials(latest_data.first() or {})
+    if latest.refresh_token and latest.refresh_token != used.refresh_token:
+        row.extra_data = latest_data.first()
+        return _Outcome(latest)
+    return _mark_reauth(row, used, str(error.provider_code or error.code))
+
+
+def _mark_reauth(row: UserSocialAuth, current: Credentials, reason: str) -> _Outcome:
+    """Flag the row for reconnect; the stored tokens stay as they were (nothing is lost)."""
+    patch = {"status": Status.REAUTH_REQUIRED, "status_reason": reason}
+    merge_extra_data(row.pk, patch)
+    row.extra_data = {**row.extra_data, **patch}
+    logger.warning("Association %s (%s) needs reconnecting: %s", row.pk, row.provider, reason)
+    return _Outcome(current, reauth_reason=reason)
+
+
+def _failed(row: UserSocialAuth, current: Credentials, cause: str, error: Exception) -> _Outcome:
+    logger.warning("Refreshing association %s (%s) failed: %s", row.pk, row.provider, cause)
+    failure = RefreshFailed(row.provider, row.uid, cause)
+    failure.__cause__ = error
+    return _Outcome(current, failure=failure)

@@ -1,0 +1,215 @@
+"""Django settings for Custodian.
+
+Every value that differs between machines comes from the environment (or a `.env` file at the
+repository root, read by `site_config.env`). The defaults are safe for development: SQLite,
+DEBUG on, the offline demo provider declared.
+"""
+
+from __future__ import annotations
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from site_config.env import BASE_DIR, env_bool, env_int, env_json, env_list, env_str
+from site_config.keys import derive_development_key
+from site_config.providers import demo_provider_declaration
+
+DEBUG = env_bool("DEBUG", True)
+_DEV_SECRET_KEY = "dev-insecure-custodian-secret-key-change-me-in-production"
+SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET_KEY if DEBUG else "")
+if not SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver" if DEBUG else "")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "social_django",
+    "integrations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns every social-auth failure at /login/ and /complete/ into a friendly page.
+    "integrations.middleware.AuthErrorMiddleware",
+]
+
+ROOT_URLCONF = "site_config.urls"
+WSGI_APPLICATION = "site_config.wsgi.application"
+ASGI_APPLICATION = "site_config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "social_django.context_processors.backends",
+                "social_django.context_processors.login_redirect",
+                "integrations.context_processors.providers",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+# SQLite by default; DATABASE_URL (postgres://...) selects PostgreSQL. On SQLite every
+# transaction takes the write lock at BEGIN ("IMMEDIATE"), which serializes token refreshes
+# the way SELECT ... FOR UPDATE does on PostgreSQL.
+_SQLITE_PATH = env_str("SQLITE_PATH", str(BASE_DIR / "custodian.sqlite3"))
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            {"transaction_mode": "IMMEDIATE", "timeout": 30}
+        )
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": _SQLITE_PATH,
+            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30},
+            # A file, not the in-memory default: threads in tests need real connections.
+            "TEST": {"NAME": env_str("SQLITE_TEST_PATH", str(BASE_DIR / "test-custodian.sqlite3"))},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "integrations.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "connections"
+LOGOUT_REDIRECT_URL = "home"
+
+# --- Providers -------------------------------------------------------------------------------
+# Monzo (backends/monzo.py). Register a confidential client at Monzo's developer portal with
+# the redirect URI {site}/complete/monzo/. The two URLs exist to point it at a sandbox or a
+# test server.
+MONZO_CLIENT_ID = env_str("MONZO_CLIENT_ID")
+MONZO_CLIENT_SECRET = env_str("MONZO_CLIENT_SECRET")
+MONZO_AUTH_URL = env_str("MONZO_AUTH_URL", "https://auth.monzo.com/")
+MONZO_API_URL = env_str("MONZO_API_URL", "https://api.monzo.com")
+
+# The offline demo provider started by `make run` (demo_provider/, a real OAuth 2.0 server).
+DEMO_PROVIDER_URL = env_str("DEMO_PROVIDER_URL", "http://127.0.0.1:8001").rstrip("/")
+_DEMO_PROVIDER = demo_provider_declaration(
+    DEMO_PROVIDER_URL,
+    client_id=env_str("DEMO_CLIENT_ID", "custodian-demo"),
+    client_secret=env_str("DEMO_CLIENT_SECRET", "custodian-demo-secret"),
+)
+
+# Providers declared here become working backends without new code (backends/generic.py,
+# docs/adding-a-provider.md). CUSTODIAN_PROVIDERS in the environment (JSON) adds more.
+CUSTODIAN_PROVIDERS: dict[str, dict] = {}
+if env_bool("CUSTODIAN_DEMO_PROVIDER", DEBUG):
+    CUSTODIAN_PROVIDERS["demo"] = _DEMO_PROVIDER
+CUSTODIAN_PROVIDERS.update(env_json("CUSTODIAN_PROVIDERS", {}))
+
+# --- Encryption of tokens at rest (integrations/crypto.py) ---------------------------------
+# Comma-separated Fernet keys: the first encrypts, all decrypt (rotate_encryption_keys).
+CUSTODIAN_ENCRYPTION_KEYS = env_list("CUSTODIAN_ENCRYPTION_KEYS")
+# True when the key was derived from SECRET_KEY (development only; a system check warns).
+CUSTODIAN_ENCRYPTION_KEY_DERIVED = not CUSTODIAN_ENCRYPTION_KEYS
+if CUSTODIAN_ENCRYPTION_KEY_DERIVED:
+    if not DEBUG:
+        raise ImproperlyConfigured("CUSTODIAN_ENCRYPTION_KEYS must be set when DEBUG is off")
+    CUSTODIAN_ENCRYPTION_KEYS = [derive_development_key(SECRET_KEY)]
+
+# --- Sessions and refresh (integrations/) ----------------------------------------------------
+CUSTODIAN_REFRESH_LEEWAY = env_int("CUSTODIAN_REFRESH_LEEWAY", 60)  # seconds before expiry
+CUSTODIAN_HTTP_TIMEOUT = float(env_str("CUSTODIAN_HTTP_TIMEOUT", "10"))  # seconds per request
+
+# --- Python Social Auth ----------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "backends.monzo.MonzoOAuth2",
+    *(f"backends.declared.{name}" for name in CUSTODIAN_PROVIDERS),
+    "django.contrib.auth.backends.ModelBackend",
+]
+SOCIAL_AUTH_URL_NAMESPACE = "social"
+SOCIAL_AUTH_JSONFIELD_ENABLED = True
+# Render our own error page instead of re-raising, also with DEBUG on: no debug page for users.
+SOCIAL_AUTH_RAISE_EXCEPTIONS = False
+SOCIAL_AUTH_LOGIN_REDIRECT_URL = "/connections/"
+SOCIAL_AUTH_NEW_ASSOCIATION_REDIRECT_URL = "/connections/"
+SOCIAL_AUTH_DISCONNECT_REDIRECT_URL = "/connections/"
+SOCIAL_AUTH_REQUESTS_TIMEOUT = CUSTODIAN_HTTP_TIMEOUT
+SOCIAL_AUTH_REDIRECT_IS_HTTPS = env_bool("SOCIAL_AUTH_REDIRECT_IS_HTTPS", not DEBUG)
+
+SOCIAL_AUTH_PIPELINE = (
+    # Gather the provider's user details in one shape.
+    "social_core.pipeline.social_auth.social_details",
+    # Fill in missing name parts from what the provider sent.
+    "social_core.pipeline.social_auth.social_names",
+    # Read the provider's account id (Monzo: user_id).
+    "social_core.pipeline.social_auth.social_uid",
+    # Apply allow-lists, if any are configured.
+    "social_core.pipeline.social_auth.auth_allowed",
+    # Find an existing association; refuse one that belongs to another user (no takeover).
+    "social_core.pipeline.social_auth.social_user",
+    # Pick a free username for a new user.
+    "social_core.pipeline.user.get_username",
+    # Create the user when nobody is logged in and the account is new. No associate_by_email:
+    # an unverified e-mail address must never hand over an existing account.
+    "social_core.pipeline.user.create_user",
+    # Remember which provider created the user.
+    "integrations.pipeline.remember_signup_provider",
+    # Link the provider account to the user (the logged-in one when linking).
+    "social_core.pipeline.social_auth.associate_user",
+    # Store the credentials in the normalized, encrypted shape.
+    "integrations.pipeline.store_credentials",
+    # Update the user's name and e-mail from the provider.
+    "social_core.pipeline.user.user_details",
+)
+
+SOCIAL_AUTH_DISCONNECT_PIPELINE = (
+    # Refuse to remove the last way a user can log in.
+    "social_core.pipeline.disconnect.allowed_to_disconnect",
+    # Collect the associations to remove (only the logged-in user's).
+    "social_core.pipeline.disconnect.get_entries",
+    # Revoke at the provider when it can; never block the disconnect on it.
+    "integrations.pipeline.revoke_credentials",
+    # Remove the associations.
+    "social_core.pipeline.disconnect.disconnect",
+)
+
+# --- Logging ---------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
