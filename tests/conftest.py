@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -65,3 +67,51 @@ def connected(client: Client, provider: LoopbackProvider, db):
         return association.user, association
 
     return _connect
+
+
+@pytest.fixture
+def stub_api() -> Iterator:
+    """A loopback API that answers 401 always, slowly, or echoes a token fingerprint."""
+    from tests.stub_api import StubAPI
+
+    api = StubAPI()
+    yield api
+    api.stop()
+
+
+def expire_locally(association: UserSocialAuth, seconds_ago: int = 10) -> None:
+    """Make the stored access token look expired (the provider still accepts it)."""
+    import time
+
+    from integrations.tokens import merge_extra_data
+
+    merge_extra_data(association.pk, {"expires_at": int(time.time()) - seconds_ago})
+    association.refresh_from_db()
+
+
+def raw_extra_data(association: UserSocialAuth) -> str:
+    """Return the row's extra_data exactly as the database holds it."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT extra_data FROM social_auth_usersocialauth WHERE id = %s", [association.pk]
+        )
+        value = cursor.fetchone()[0]
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def on_postgresql() -> bool:
+    return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run `postgres`-marked tests in the PostgreSQL pass of `make test` only (deselected,
+    not skipped: `make test` always runs both passes, and CI fails without PostgreSQL)."""
+    if on_postgresql():
+        return
+    selected = [item for item in items if "postgres" not in item.keywords]
+    deselected = [item for item in items if "postgres" in item.keywords]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected

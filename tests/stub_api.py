@@ -1,0 +1,49 @@
+"""A tiny loopback HTTP API for the cases a real provider will not produce on demand."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class StubAPI:
+    """Serves /always-401 (401 whatever the token), /slow (2 s), /echo (token fingerprint)."""
+
+    def __init__(self) -> None:
+        self.hits: list[str] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                stub.hits.append(self.path)
+                auth = self.headers.get("Authorization", "")
+                if self.path.startswith("/always-401"):
+                    return self._reply(401, {"error": "invalid_token"})
+                if self.path.startswith("/slow"):
+                    time.sleep(2)
+                    return self._reply(200, {})
+                fingerprint = hashlib.sha256(auth.encode()).hexdigest()[-6:]
+                return self._reply(200, {"auth": fingerprint, "path": self.path})
+
+            def _reply(self, status: int, body: dict) -> None:
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
