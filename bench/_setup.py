@@ -25,6 +25,8 @@ def start(label: str):
     os.environ["DEMO_PROVIDER_URL"] = provider.base_url
     os.environ["LOG_LEVEL"] = "WARNING"
     os.environ.setdefault("SQLITE_PATH", str(scratch / "site.sqlite3"))
+    if os.environ.get("DATABASE_URL"):
+        _create_database(os.environ["DATABASE_URL"])
     import django
 
     django.setup()
@@ -36,6 +38,20 @@ def start(label: str):
 
         UserSocialAuth.objects.all().delete()
     return provider
+
+
+def _create_database(url: str) -> None:
+    """Create the PostgreSQL database named in `url` when it does not exist yet."""
+    from urllib.parse import urlsplit
+
+    import psycopg
+
+    name = urlsplit(url).path.lstrip("/")
+    admin_url = url[: url.rindex("/")] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{name}"')
 
 
 def child_env(provider) -> dict[str, str]:

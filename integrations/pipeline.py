@@ -12,6 +12,9 @@ from typing import Any
 from social_core.exceptions import SocialAuthBaseException
 
 from integrations import clock
+from integrations.crypto import DecryptionError
+from integrations.events import record_event
+from integrations.models import CredentialEvent
 from integrations.tokens import RAW_TOKEN_KEYS, Status, read_credentials, store_token_response
 
 logger = logging.getLogger(__name__)
@@ -47,13 +50,26 @@ def store_credentials(
         .items()
         if key not in RAW_TOKEN_KEYS and key != "token_type"
     }
+    reconnect = bool(social.extra_data and social.extra_data.get("access_token"))
     store_token_response(
         social,
         response,
         previous_refresh_token=previous_refresh_token,
         now=clock.now(),
-        extra={**extras, "status": Status.ACTIVE},
+        extra={**extras, "status": Status.ACTIVE, "status_reason": None},
     )
+    record_event(
+        social,
+        CredentialEvent.Kind.CONNECTED,
+        actor=_request_user(backend) or user,
+        detail="reconnected" if reconnect else "",
+    )
+
+
+def _request_user(backend: Any) -> Any:
+    request = getattr(backend.strategy, "request", None)
+    user = getattr(request, "user", None)
+    return user if getattr(user, "is_authenticated", False) else None
 
 
 def revoke_credentials(strategy: Any, entries: list[Any], *args: Any, **kwargs: Any) -> None:
@@ -62,6 +78,7 @@ def revoke_credentials(strategy: Any, entries: list[Any], *args: Any, **kwargs: 
     A provider that is down or refuses must not keep a user connected against their will;
     the failure is logged (without the token) and the association is removed regardless.
     """
+    actor = getattr(getattr(strategy, "request", None), "user", None)
     for entry in entries:
         backend = entry.get_backend_instance(strategy)
         if backend is None or not entry.extra_data.get("access_token"):
@@ -69,12 +86,29 @@ def revoke_credentials(strategy: Any, entries: list[Any], *args: Any, **kwargs: 
         try:
             revoked = backend.revoke_credentials(read_credentials(entry.extra_data), entry.uid)
         except SocialAuthBaseException as error:
-            revoked = False
-            reason = f"{error.code}"
+            revoked, reason = False, error.code
+        except DecryptionError:
+            revoked, reason = False, "credentials could not be decrypted"
         else:
-            reason = "provider refused" if revoked is False else ""
-        if revoked is False:
+            reason = "the provider refused" if revoked is False else ""
+        if revoked is None:
+            continue
+        if revoked:
+            record_event(entry, CredentialEvent.Kind.REVOKED, actor=actor)
+        else:
+            record_event(
+                entry, CredentialEvent.Kind.REVOKED, actor=actor,
+                detail=f"revocation failed ({reason}); disconnected anyway",
+            )
             logger.warning(
                 "Revocation of %s association %s failed (%s); disconnecting anyway",
                 entry.provider, entry.pk, reason,
             )
+
+
+def disconnect(strategy: Any, entries: list[Any], user_storage: Any, *args: Any, **kwargs: Any) -> None:
+    """Remove the associations, recording it in their history first."""
+    actor = getattr(getattr(strategy, "request", None), "user", None)
+    for entry in entries:
+        record_event(entry, CredentialEvent.Kind.DISCONNECTED, actor=actor)
+        user_storage.disconnect(entry)

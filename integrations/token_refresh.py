@@ -21,7 +21,9 @@ from social_core.exceptions import AuthCredentialError, SocialAuthBaseException
 from social_django.models import UserSocialAuth
 
 from integrations import clock, crypto
+from integrations.events import record_event
 from integrations.exceptions import ReauthRequired, RefreshFailed
+from integrations.models import CredentialEvent
 from integrations.providers import backend_instance
 from integrations.signals import credentials_refreshed, reauth_required
 from integrations.tokens import (
@@ -72,6 +74,7 @@ class _Outcome:
     credentials: Credentials
     refreshed: bool = False
     reauth_reason: str = ""
+    newly_flagged: bool = False
     failure: RefreshFailed | None = None
 
 
@@ -81,16 +84,21 @@ def _refresh_locked(
     with transaction.atomic():
         row = UserSocialAuth.objects.select_for_update().get(pk=association.pk)
         outcome = _refresh_row(row, needs_refresh)
-    # Side effects only after the transaction is over: receivers see committed state.
+    # Side effects only after the transaction is over: receivers see committed state, and a
+    # failure's history entry is not rolled back with it.
     association.extra_data = row.extra_data
     if outcome.failure is not None:
+        record_event(row, CredentialEvent.Kind.REFRESH_FAILED, detail=outcome.failure.cause)
         raise outcome.failure
     if outcome.reauth_reason:
+        if outcome.newly_flagged:
+            record_event(row, CredentialEvent.Kind.REAUTH_REQUIRED, detail=outcome.reauth_reason)
         reauth_required.send(
             sender=row.provider, association=row, reason=outcome.reauth_reason
         )
         raise ReauthRequired(row.provider, row.uid, outcome.reauth_reason)
     if outcome.refreshed:
+        record_event(row, CredentialEvent.Kind.REFRESHED)
         credentials_refreshed.send(sender=row.provider, association=row)
     return outcome.credentials
 
@@ -151,7 +159,7 @@ def _mark_reauth(row: UserSocialAuth, current: Credentials, reason: str) -> _Out
     merge_extra_data(row.pk, patch)
     row.extra_data = {**row.extra_data, **patch}
     logger.warning("Association %s (%s) needs reconnecting: %s", row.pk, row.provider, reason)
-    return _Outcome(current, reauth_reason=reason)
+    return _Outcome(current, reauth_reason=reason, newly_flagged=True)
 
 
 def _failed(row: UserSocialAuth, current: Credentials, cause: str, error: Exception) -> _Outcome:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +28,7 @@ from django.utils import timezone
 from social_django.models import UserSocialAuth
 
 from integrations import crypto
+from integrations.models import CredentialState
 
 SECRET_FIELDS = ("access_token", "refresh_token", "id_token")
 # Keys of a raw provider response that must never reach extra_data unnormalized.
@@ -161,10 +164,24 @@ class JSONMerge(Func):
 
 
 def merge_extra_data(association_id: int, fields: Mapping[str, Any]) -> None:
-    """Write `fields` (already sealed) into one association's extra_data, leaving other keys."""
+    """Write `fields` (already sealed) into one association's extra_data, leaving other keys,
+    and keep the indexed CredentialState in step."""
     UserSocialAuth.objects.filter(pk=association_id).update(
         extra_data=JSONMerge("extra_data", fields), modified=timezone.now()
     )
+    state: dict[str, Any] = {}
+    if "expires_at" in fields:
+        state["expires_at"] = _as_datetime(fields["expires_at"])
+    if "status" in fields:
+        state["status"] = fields["status"]
+    if "refreshed_at" in fields:
+        state["last_refreshed_at"] = _as_datetime(fields["refreshed_at"])
+    if state:
+        CredentialState.objects.update_or_create(association_id=association_id, defaults=state)
+
+
+def _as_datetime(epoch: int | None) -> datetime | None:
+    return datetime.fromtimestamp(epoch, tz=dt_timezone.utc) if epoch is not None else None
 
 
 def store_token_response(

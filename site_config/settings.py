@@ -201,8 +201,8 @@ SOCIAL_AUTH_DISCONNECT_PIPELINE = (
     "social_core.pipeline.disconnect.get_entries",
     # Revoke at the provider when it can; never block the disconnect on it.
     "integrations.pipeline.revoke_credentials",
-    # Remove the associations.
-    "social_core.pipeline.disconnect.disconnect",
+    # Remove the associations, recording it in their history.
+    "integrations.pipeline.disconnect",
 )
 
 # --- Logging ---------------------------------------------------------------------------------
