@@ -64,4 +64,7 @@ class AuthErrorMiddleware(SocialAuthExceptionMiddleware):
         return MESSAGES.get(code, DEFAULT_MESSAGE).format(provider=provider)
 
     def get_error_status(self, request: HttpRequest, exception: SocialAuthBaseException) -> int:
-        return STATUS_OVERRIDES.get(exception.code) or super().get_error_status(request, exception)
+        status = STATUS_OVERRIDES.get(exception.code) or super().get_error_status(request, exception)
+        # Whatever a provider or a crafted callback sends, the answer is never a 500: data
+        # we could not use from upstream is a bad gateway.
+        return HTTPStatus.BAD_GATEWAY if status == HTTPStatus.INTERNAL_SERVER_ERROR else status
