@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from social_core.exceptions import AuthConfigurationError
+from social_core.exceptions import AuthConfigurationError, AuthInputError
 
 if TYPE_CHECKING:
     from integrations.tokens import Credentials
@@ -40,3 +40,10 @@ class CustodianBackend:
                 self, code="invalid_setting", parameter="client_id", stage="begin"
             )
         return super().auth_url()  # type: ignore[misc]
+
+    def auth_complete(self, *args: Any, **kwargs: Any) -> Any:
+        """Refuse a callback with neither a code nor an error before calling the provider."""
+        data = self.data  # type: ignore[attr-defined]
+        if not data.get("error") and not data.get("code"):
+            raise AuthInputError(self, parameter="code", code="missing_parameter", stage="callback")
+        return super().auth_complete(*args, **kwargs)  # type: ignore[misc]
