@@ -7,7 +7,7 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 SITE_PORT ?= 8000
 DEMO_PORT ?= 8001
 
-.PHONY: setup run test test-sqlite test-postgres bench lint clean
+.PHONY: setup run test test-sqlite test-postgres bench clean
 
 setup: $(STAMP)
 
@@ -19,13 +19,16 @@ $(STAMP): requirements.lock pyproject.toml
 
 run: setup
 	$(PY) manage.py migrate --noinput
-	@$(PY) -m demo_provider --port $(DEMO_PORT) & demo=$$!; \
+	@$(PY) -m demo_provider --port $(DEMO_PORT) > .demo_provider.out & demo=$$!; \
 	trap 'kill $$demo 2>/dev/null' EXIT INT TERM; \
+	for i in $$(seq 100); do grep -q listening .demo_provider.out 2>/dev/null && break; \
+		kill -0 $$demo 2>/dev/null || { echo "The demo provider did not start (is port $(DEMO_PORT) in use?)" >&2; exit 1; }; \
+		sleep 0.2; done; \
 	echo; \
 	echo "  Custodian:      http://127.0.0.1:$(SITE_PORT)/   (log in with the Demo provider)"; \
 	echo "  Demo provider:  http://127.0.0.1:$(DEMO_PORT)/   (users alice, bob, carol; password: demo)"; \
 	echo; \
-	$(PY) manage.py runserver 127.0.0.1:$(SITE_PORT)
+	DEMO_PROVIDER_URL=http://127.0.0.1:$(DEMO_PORT) $(PY) manage.py runserver 127.0.0.1:$(SITE_PORT)
 
 test: setup test-sqlite test-postgres
 

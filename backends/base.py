@@ -33,6 +33,18 @@ class CustodianBackend:
     def revoke_credentials(self, credentials: Credentials, uid: str) -> bool | None:
         raise NotImplementedError(f"{type(self).__name__} must say how it revokes a grant")
 
+    def check_approval(self, access_token: str) -> bool | None:
+        """Return whether the user has approved data access (None: cannot tell now).
+
+        Most providers grant access with the OAuth consent itself; Monzo also needs an
+        approval in its app (Strong Customer Authentication) and overrides this.
+        """
+        return True
+
+    def account_name(self, access_token: str) -> str:
+        """Return a friendly name for the connected account, fetched once; "" if none."""
+        return ""
+
     def auth_url(self) -> str:
         """Refuse to start a login with no client configured, with a clear page, not a crash."""
         if not self.is_configured():

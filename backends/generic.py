@@ -21,17 +21,26 @@ reconfigured site) take effect without reloading backends.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+import requests
+from requests.auth import AuthBase, HTTPBasicAuth
 from social_core.backends.oauth import BaseOAuth2PKCE
+from social_core.exceptions import SocialAuthBaseException
 
 from backends.base import CustodianBackend
 
 if TYPE_CHECKING:
     from integrations.tokens import Credentials
+
+
+PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+# Names taken by backends with their own module.
+RESERVED_NAMES = frozenset({"monzo"})
 
 
 @dataclass(frozen=True)
@@ -58,8 +67,18 @@ class ProviderDeclaration:
     def from_settings(cls, name: str) -> ProviderDeclaration:
         """Return the validated declaration of `name`, or raise ImproperlyConfigured."""
         raw = settings.CUSTODIAN_PROVIDERS.get(name)
-        if not isinstance(raw, dict):
+        if raw is None:
             raise ImproperlyConfigured(f"CUSTODIAN_PROVIDERS has no provider named {name!r}")
+        if not isinstance(raw, dict):
+            raise ImproperlyConfigured(
+                f"CUSTODIAN_PROVIDERS[{name!r}] must be a JSON object of settings, "
+                f"not {type(raw).__name__}"
+            )
+        if not PROVIDER_NAME.fullmatch(name) or name in RESERVED_NAMES:
+            raise ImproperlyConfigured(
+                f"CUSTODIAN_PROVIDERS: {name!r} is not a usable provider name (lower-case "
+                f"letters, digits and _, at most 32; not {', '.join(sorted(RESERVED_NAMES))})"
+            )
         known = {f.name for f in fields(cls)} - {"name"}
         unknown = set(raw) - known
         if unknown:
@@ -117,6 +136,19 @@ class DeclaredOAuth2(CustodianBackend, BaseOAuth2PKCE):
     def use_basic_auth(self) -> bool:
         return self.declaration.token_auth == "client_secret_basic"
 
+    def refresh_token_auth(self) -> AuthBase | None:
+        if self.use_basic_auth():
+            return HTTPBasicAuth(*self.get_key_and_secret())
+        return None
+
+    def refresh_token_params(self, token: str, *args: Any, **kwargs: Any) -> dict[str, str]:
+        params = super().refresh_token_params(token, *args, **kwargs)
+        if self.use_basic_auth():
+            # RFC 6749 §2.3.1: one client authentication method per request.
+            params.pop("client_id", None)
+            params.pop("client_secret", None)
+        return params
+
     def api_base_url(self) -> str:
         return self.declaration.api_base_url.rstrip("/")
 
@@ -148,6 +180,17 @@ class DeclaredOAuth2(CustodianBackend, BaseOAuth2PKCE):
         if isinstance(response.get("name"), str):
             details["fullname"] = response["name"]
         return details
+
+    def account_name(self, access_token: str) -> str:
+        """The user-info document's name, username or e-mail, whichever comes first."""
+        try:
+            info = self.user_data(access_token) or {}
+        except (SocialAuthBaseException, requests.RequestException, ValueError):
+            return ""  # a friendly name is a nicety; never fail a login over it
+        for key in ("name", "username", "email", "description"):
+            if isinstance(info.get(key), str) and info[key]:
+                return info[key][:100]
+        return ""
 
     def revoke_credentials(self, credentials: Credentials, uid: str) -> bool | None:
         """Revoke with RFC 7009, preferring the refresh token.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import requests
 from django.conf import settings
 from social_core.backends.oauth import BaseOAuth2
 from social_core.exceptions import AuthCredentialError, SocialAuthBaseException
@@ -65,6 +66,40 @@ class MonzoOAuth2(CustodianBackend, BaseOAuth2):
     def revoke_credentials(self, credentials: Credentials, uid: str) -> bool | None:
         # Logout takes the access token; afterwards the refresh token is dead too.
         return self.revoke_token(credentials.access_token, uid)
+
+    def check_approval(self, access_token: str) -> bool | None:
+        """Monzo answers 403 on data endpoints until the user approves in the Monzo app."""
+        response = self._accounts(access_token)
+        if response is None:
+            return None
+        if response.status_code == 403:
+            return False
+        return response.status_code == 200 or None
+
+    def account_name(self, access_token: str) -> str:
+        response = self._accounts(access_token)
+        if response is None or response.status_code != 200:
+            return ""
+        try:
+            accounts = response.json().get("accounts") or []
+        except ValueError:
+            return ""
+        if not accounts:
+            return ""
+        owners = accounts[0].get("owners") or []
+        # `description` can be an opaque "user_..." id; the owner's preferred name is better.
+        preferred = owners[0].get("preferred_name") if owners else None
+        return str(preferred or accounts[0].get("description") or "")[:100]
+
+    def _accounts(self, access_token: str) -> requests.Response | None:
+        try:
+            return requests.get(
+                f"{self.api_base_url()}/accounts",
+                headers={"Authorization": f"Bearer {access_token}"},
+                timeout=settings.CUSTODIAN_HTTP_TIMEOUT,
+            )
+        except requests.RequestException:
+            return None
 
     def get_key_and_secret(self) -> tuple[str, str]:
         return settings.MONZO_CLIENT_ID, settings.MONZO_CLIENT_SECRET

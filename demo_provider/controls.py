@@ -204,7 +204,9 @@ def stats(body: dict[str, Any]) -> dict[str, Any]:
 
 @_control
 def reset(body: dict[str, Any]) -> dict[str, Any]:
+    """Zero counters, clear faults and latency, and forget in-app approvals (test isolation)."""
     STATE.reset()
+    Approval.objects.all().delete()
     return {}
 
 

@@ -20,6 +20,8 @@ _EXPORTS = {
     "MultipleAccounts": "integrations.exceptions",
     "ReauthRequired": "integrations.exceptions",
     "RefreshFailed": "integrations.exceptions",
+    "AwaitingApproval": "integrations.exceptions",
+    "connection_approved": "integrations.signals",
     "credentials_refreshed": "integrations.signals",
     "reauth_required": "integrations.signals",
 }

@@ -53,3 +53,16 @@ class RefreshFailed(CustodianError):
         self.uid = uid
         self.cause = cause
         super().__init__(f"Refreshing the {provider} token of {uid} failed: {cause}")
+
+
+class AwaitingApproval(CustodianError):
+    """The user connected but has not yet approved access in the provider's app (Monzo's
+    Strong Customer Authentication): ask them to open the app and approve, then check again."""
+
+    def __init__(self, provider: str, uid: str) -> None:
+        self.provider = provider
+        self.uid = uid
+        super().__init__(
+            f"The {provider} account {uid} is waiting for the user to approve access in the "
+            f"{provider} app"
+        )

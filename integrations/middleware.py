@@ -37,7 +37,8 @@ MESSAGES = {
     "invalid_setting": "{provider} is not available on this site right now (it is not "
     "configured). Nothing was changed.",
     "disconnect_disallowed": "This is the only way you can log in, so it cannot be "
-    "disconnected. Link another account or set a password first.",
+    "disconnected yet. Set a password for this site (Password, at the top of the page) or link another "
+    "account first.",
 }
 DEFAULT_MESSAGE = "Connecting to {provider} did not work, and nothing was changed. Please try again."
 
@@ -47,8 +48,6 @@ STATUS_OVERRIDES = {
     "invalid_parameter": HTTPStatus.BAD_REQUEST,
     "missing_parameter": HTTPStatus.BAD_REQUEST,
     "identity_in_use": HTTPStatus.FORBIDDEN,
-    "invalid_setting": "{provider} is not available on this site right now (it is not "
-    "configured). Nothing was changed.",
     "disconnect_disallowed": HTTPStatus.FORBIDDEN,
     "invalid_setting": HTTPStatus.SERVICE_UNAVAILABLE,
 }

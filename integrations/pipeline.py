@@ -9,12 +9,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.contrib import messages
 from social_core.exceptions import SocialAuthBaseException
 
 from integrations import clock
+from integrations.approval import record_approval
 from integrations.crypto import DecryptionError
 from integrations.events import record_event
 from integrations.models import CredentialEvent
+from integrations.providers import provider_title
 from integrations.tokens import RAW_TOKEN_KEYS, Status, read_credentials, store_token_response
 
 logger = logging.getLogger(__name__)
@@ -66,6 +69,29 @@ def store_credentials(
     )
 
 
+def check_approval(
+    backend: Any, response: dict[str, Any], *args: Any, social: Any = None, **kwargs: Any
+) -> None:
+    """Find out whether data access still awaits approval in the provider's app (Monzo),
+    store a friendly account name, and tell the user what happens next."""
+    if social is None:
+        return
+    approved = record_approval(social, response["access_token"])
+    request = getattr(backend.strategy, "request", None)
+    if request is None:
+        return
+    title = provider_title(backend.name)
+    name = social.extra_data.get("display_name") or social.uid
+    if approved is False:
+        messages.warning(
+            request,
+            f"Almost done: open the {title} app and approve access for this site, then press "
+            f"“I've approved — check again”.",
+        )
+    else:
+        messages.success(request, f"{title} account {name} is connected.")
+
+
 def _request_user(backend: Any) -> Any:
     request = getattr(backend.strategy, "request", None)
     user = getattr(request, "user", None)
@@ -108,7 +134,12 @@ def revoke_credentials(strategy: Any, entries: list[Any], *args: Any, **kwargs: 
 
 def disconnect(strategy: Any, entries: list[Any], user_storage: Any, *args: Any, **kwargs: Any) -> None:
     """Remove the associations, recording it in their history first."""
-    actor = getattr(getattr(strategy, "request", None), "user", None)
+    request = getattr(strategy, "request", None)
+    actor = getattr(request, "user", None)
     for entry in entries:
         record_event(entry, CredentialEvent.Kind.DISCONNECTED, actor=actor)
         user_storage.disconnect(entry)
+        if request is not None:
+            messages.success(
+                request, f"{provider_title(entry.provider)} account {entry.uid} was disconnected."
+            )

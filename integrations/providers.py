@@ -33,10 +33,12 @@ def provider_classes() -> dict[str, type[CustodianBackend]]:
 def available_providers() -> list[ProviderInfo]:
     """Return every provider with its title and whether it has a client configured."""
     strategy = load_strategy()
-    return [
+    providers = [
         ProviderInfo(name=name, title=backend.get_title(strategy), configured=backend.is_configured())
         for name, backend in provider_classes().items()
     ]
+    # Usable ones first; "not configured" ones stay visible, last.
+    return sorted(providers, key=lambda provider: not provider.configured)
 
 
 def provider_title(name: str) -> str:

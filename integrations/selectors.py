@@ -20,10 +20,16 @@ class ConnectionRow:
     provider: str
     provider_title: str
     uid: str
+    display_name: str
     status: str
     expires_at: datetime | None
     expired: bool
     connected_since: datetime
+    last_refreshed: datetime | None
+
+
+def _at(epoch: float | None) -> datetime | None:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc) if epoch is not None else None
 
 
 def connections_of(user) -> list[ConnectionRow]:
@@ -33,18 +39,19 @@ def connections_of(user) -> list[ConnectionRow]:
     for association in UserSocialAuth.objects.filter(user=user).order_by("-created"):
         data = association.extra_data or {}
         expires_at = data.get("expires_at")
+        refreshed_at = data.get("refreshed_at")
         rows.append(
             ConnectionRow(
                 id=association.pk,
                 provider=association.provider,
                 provider_title=provider_title(association.provider),
                 uid=association.uid,
+                display_name=data.get("display_name") or "",
                 status=data.get("status") or Status.ACTIVE,
-                expires_at=datetime.fromtimestamp(expires_at, tz=timezone.utc)
-                if expires_at is not None
-                else None,
+                expires_at=_at(expires_at),
                 expired=expires_at is not None and expires_at <= now,
                 connected_since=association.created,
+                last_refreshed=_at(refreshed_at),
             )
         )
     return rows

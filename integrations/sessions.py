@@ -11,7 +11,12 @@ from requests.adapters import HTTPAdapter
 from social_django.models import UserSocialAuth
 
 from integrations import clock
-from integrations.exceptions import MultipleAccounts, NotConnected, ReauthRequired
+from integrations.exceptions import (
+    AwaitingApproval,
+    MultipleAccounts,
+    NotConnected,
+    ReauthRequired,
+)
 from integrations.providers import backend_instance
 from integrations.token_refresh import refresh_after_rejection, refresh_if_due
 from integrations.tokens import Credentials, Status, read_credentials
@@ -112,18 +117,22 @@ def get_association(user: Any, provider: str, uid: str | None = None) -> UserSoc
     if len(found) > 1:
         raise MultipleAccounts(provider, [association.uid for association in found])
     association = found[0]
-    if (association.extra_data or {}).get("status") == Status.REAUTH_REQUIRED:
+    status = (association.extra_data or {}).get("status")
+    if status == Status.REAUTH_REQUIRED:
         raise ReauthRequired(
             provider, association.uid, association.extra_data.get("status_reason", "")
         )
+    if status == Status.AWAITING_APPROVAL:
+        raise AwaitingApproval(provider, association.uid)
     return association
 
 
 def get_session(user: Any, provider: str, uid: str | None = None) -> ProviderSession:
     """Return a requests.Session that talks to `provider`'s API as `user`.
 
-    Raises NotConnected (no such account), MultipleAccounts (several, and no uid) or
-    ReauthRequired (the user must reconnect). Refresh failures surface from the requests
+    Raises NotConnected (no such account), MultipleAccounts (several, and no uid),
+    ReauthRequired (the user must reconnect) or AwaitingApproval (the user must approve
+    access in the provider's app first). Refresh failures surface from the requests
     as ReauthRequired or RefreshFailed.
     """
     association = get_association(user, provider, uid)

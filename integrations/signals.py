@@ -4,9 +4,14 @@
 - ``credentials_refreshed``: new tokens were stored after a refresh.
 - ``reauth_required``: the provider rejected the grant; the user must reconnect.
   Also sent with `reason` (the provider's error code).
+- ``connection_approved``: the user approved access in the provider's app (Monzo's Strong
+  Customer Authentication) and the API now answers. Monzo lets a client read the full
+  transaction history only within 5 minutes of authentication (then 90 days only), so site
+  code that back-fills data should start from this signal.
 """
 
 from django.dispatch import Signal
 
 credentials_refreshed = Signal()
 reauth_required = Signal()
+connection_approved = Signal()

@@ -1,13 +1,27 @@
-"""The site's pages: home, login, connected accounts."""
+"""The site's pages: home, login, connected accounts and what can be done with them."""
 
 from __future__ import annotations
 
+import json
+
+from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+from social_django.models import UserSocialAuth
 
+from integrations.approval import check_again
+from integrations.exceptions import CustodianError, ReauthRequired, RefreshFailed
+from integrations.providers import provider_title
 from integrations.selectors import connections_of
+from integrations.sessions import get_session
+
+# What "Try it" calls for each provider: a harmless identity endpoint.
+TRY_IT_PATH = "/ping/whoami"
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -23,12 +37,110 @@ class LoginView(auth_views.LoginView):
 
 
 @login_required
-def connections(request: HttpRequest) -> HttpResponse:
-    """List the user's connected accounts with connect and disconnect buttons."""
-    rows = connections_of(request.user)
-    connected = {row.provider for row in rows}
+def connections(request: HttpRequest, *, try_result: dict | None = None) -> HttpResponse:
+    """List the user's connected accounts with what can be done with each."""
     return render(
         request,
         "integrations/connections.html",
-        {"connections": rows, "connected_providers": connected},
+        {"connections": connections_of(request.user), "try_result": try_result},
+    )
+
+
+def _own_association(request: HttpRequest, association_id: int) -> UserSocialAuth:
+    """Return the association if it belongs to the logged-in user; 404 otherwise."""
+    return get_object_or_404(UserSocialAuth, pk=association_id, user=request.user)
+
+
+@login_required
+@require_POST
+def check_approval(request: HttpRequest, association_id: int) -> HttpResponse:
+    """"I've approved — check again": ask the provider whether access is approved now."""
+    association = _own_association(request, association_id)
+    title = provider_title(association.provider)
+    try:
+        approved = check_again(association)
+    except ReauthRequired:
+        messages.error(request, f"The {title} connection has ended; please reconnect it.")
+        return redirect("connections")
+    except RefreshFailed:
+        approved = None
+    if approved:
+        messages.success(request, f"Thanks — {title} access is approved and working.")
+    elif approved is False:
+        messages.warning(
+            request,
+            f"{title} still says access is not approved. Open the {title} app, approve access "
+            "for this site, then check again.",
+        )
+    else:
+        messages.warning(request, f"{title} could not be asked right now; try again in a moment.")
+    return redirect("connections")
+
+
+@login_required
+@require_POST
+def try_it(request: HttpRequest, association_id: int) -> HttpResponse:
+    """Call the provider's API through get_session and show the answer: proof it works."""
+    association = _own_association(request, association_id)
+    title = provider_title(association.provider)
+    try:
+        response = get_session(request.user, association.provider, uid=association.uid).get(
+            TRY_IT_PATH
+        )
+    except ReauthRequired:
+        messages.error(request, f"{title} no longer accepts this connection: please reconnect.")
+        return redirect("connections")
+    except RefreshFailed:
+        messages.error(request, f"{title} is not answering right now; please try again later.")
+        return redirect("connections")
+    except CustodianError as error:
+        messages.warning(request, str(error))
+        return redirect("connections")
+    try:
+        body = json.dumps(response.json(), indent=2, sort_keys=True)
+    except ValueError:
+        body = response.text[:2000]
+    result = {
+        "association_id": association.pk,
+        "title": title,
+        "path": TRY_IT_PATH,
+        "status": response.status_code,
+        "body": body,
+    }
+    return connections(request, try_result=result)
+
+
+@login_required
+def set_password(request: HttpRequest) -> HttpResponse:
+    """Set (or change) a password, so a provider is no longer the only way to log in."""
+    user = request.user
+    form_class = PasswordChangeForm if user.has_usable_password() else SetPasswordForm
+    form = form_class(user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        update_session_auth_hash(request, user)
+        messages.success(request, "Your password is set. You can now log in with it too.")
+        return redirect("connections")
+    return render(request, "integrations/password.html", {"form": form})
+
+
+def _is_only_login(user, association: UserSocialAuth) -> bool:
+    return not user.has_usable_password() and not (
+        UserSocialAuth.objects.filter(user=user).exclude(pk=association.pk).exists()
+    )
+
+
+@login_required
+def confirm_disconnect(request: HttpRequest, association_id: int) -> HttpResponse:
+    """Ask before disconnecting; the form posts to social-auth's disconnect endpoint."""
+    association = _own_association(request, association_id)
+    return render(
+        request,
+        "integrations/confirm_disconnect.html",
+        {
+            "association": association,
+            "title": provider_title(association.provider),
+            "display_name": association.extra_data.get("display_name") or association.uid,
+            "only_login": _is_only_login(request.user, association),
+        },
     )

@@ -157,7 +157,10 @@ _DEMO_PROVIDER = demo_provider_declaration(
 CUSTODIAN_PROVIDERS: dict[str, dict] = {}
 if env_bool("CUSTODIAN_DEMO_PROVIDER", DEBUG):
     CUSTODIAN_PROVIDERS["demo"] = _DEMO_PROVIDER
-CUSTODIAN_PROVIDERS.update(env_json("CUSTODIAN_PROVIDERS", {}))
+_DECLARED = env_json("CUSTODIAN_PROVIDERS", {})
+if not isinstance(_DECLARED, dict):
+    raise ImproperlyConfigured("CUSTODIAN_PROVIDERS must be a JSON object: {name: settings}")
+CUSTODIAN_PROVIDERS.update(_DECLARED)
 
 # --- Encryption of tokens at rest (integrations/crypto.py) ---------------------------------
 # Comma-separated Fernet keys: the first encrypts, all decrypt (rotate_encryption_keys).
@@ -211,6 +214,8 @@ SOCIAL_AUTH_PIPELINE = (
     "social_core.pipeline.social_auth.associate_user",
     # Store the credentials in the normalized, encrypted shape.
     "integrations.pipeline.store_credentials",
+    # Note whether the provider's app still has to approve access (Monzo), name the account.
+    "integrations.pipeline.check_approval",
     # Update the user's name and e-mail from the provider.
     "social_core.pipeline.user.user_details",
 )

@@ -61,6 +61,7 @@ def connected(client: Client, provider: LoopbackProvider, db):
     """Log in through the loopback provider as `username`; return (user, association)."""
 
     def _connect(backend: str = "demo", username: str = "alice"):
+        provider.approve(username)  # Monzo's in-app approval, done up front
         response = connect(client, provider, backend, username=username)
         assert response.status_code == 302, response.content[:500]
         association = UserSocialAuth.objects.get(provider=backend, uid=f"user_{username}")

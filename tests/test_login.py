@@ -19,6 +19,11 @@ pytestmark = pytest.mark.django_db
 class TestLoginFlow:
     """The same journey for the generic and the Monzo backend; only the data differs."""
 
+    @pytest.fixture(autouse=True)
+    def approved_in_app(self, provider):
+        provider.approve("alice")
+        provider.approve("bob")
+
     def test_login_creates_user_and_association_with_normalized_tokens(
         self, backend, client, provider, django_user_model
     ):
@@ -141,6 +146,7 @@ def test_monzo_login_does_not_need_in_app_approval(client, provider):
     assert response.status_code == 302
     association = UserSocialAuth.objects.get(provider="monzo")
     assert association.extra_data["user_id"] == "user_alice"
+    assert association.extra_data["status"] == "awaiting_approval"
 
 
 def test_monzo_authorization_request_has_monzo_shape(client, settings):

@@ -1,0 +1,41 @@
+"""In-app approval (Monzo's Strong Customer Authentication): detect it, and notice it end."""
+
+from __future__ import annotations
+
+from social_django.models import UserSocialAuth
+
+from integrations.providers import backend_instance
+from integrations.signals import connection_approved
+from integrations.token_refresh import refresh_if_due
+from integrations.tokens import Status, merge_extra_data
+
+
+def record_approval(association: UserSocialAuth, access_token: str) -> bool | None:
+    """Ask the provider whether data access is approved and store the answer.
+
+    Returns True (approved; `connection_approved` fires when it was awaited), False
+    (waiting for approval) or None (the provider could not tell right now; nothing changes).
+    """
+    backend = backend_instance(association.provider)
+    approved = backend.check_approval(access_token)
+    if approved is None:
+        return None
+    was_waiting = (association.extra_data or {}).get("status") == Status.AWAITING_APPROVAL
+    patch: dict[str, object] = {
+        "status": Status.ACTIVE if approved else Status.AWAITING_APPROVAL
+    }
+    if approved and (was_waiting or not association.extra_data.get("display_name")):
+        name = backend.account_name(access_token)
+        if name:
+            patch["display_name"] = name
+    merge_extra_data(association.pk, patch)
+    association.extra_data = {**association.extra_data, **patch}
+    if approved and was_waiting:
+        connection_approved.send(sender=association.provider, association=association)
+    return approved
+
+
+def check_again(association: UserSocialAuth) -> bool | None:
+    """Re-check an association waiting for approval, with a fresh token."""
+    credentials = refresh_if_due(association)
+    return record_approval(association, credentials.access_token)
