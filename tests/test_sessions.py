@@ -294,3 +294,18 @@ def test_session_repr_and_errors_show_no_token(connected, provider):
     with pytest.raises(RefreshFailed) as caught:
         get_session(user, "demo").get("/ping/whoami")
     assert token not in str(caught.value)
+
+
+def test_basic_client_auth_is_used_for_refresh_too(connected, provider, settings):
+    """A provider declared with client_secret_basic gets Basic credentials on refresh
+    (the loopback server accepts either; the request must still succeed and rotate)."""
+    from backends.generic import declared_backend
+
+    settings.CUSTODIAN_PROVIDERS["demo"]["token_auth"] = "client_secret_basic"
+    backend = declared_backend("demo")(None)
+    assert backend.refresh_token_auth() is not None
+    assert "client_secret" not in backend.refresh_token_params("r")
+    user, association = connected()
+    expire_locally(association)
+    assert get_session(user, "demo").get("/ping/whoami").status_code == 200
+    assert refresh_calls(provider) == 1
