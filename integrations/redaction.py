@@ -19,7 +19,7 @@ from django.views.debug import SafeExceptionReporterFilter
 REDACTED = "[redacted]"
 
 # Names whose values are secrets wherever they appear: JSON, form bodies, query strings, repr().
-_SECRET_NAMES = r"(?:access_token|refresh_token|id_token|client_secret|code_verifier|code|token|password)"
+_SECRET_NAMES = r"(?:access_token|refresh_token|id_token|client_secret|code_verifier|token|password)"
 _PATTERNS = [
     # Authorization: Bearer <token> (also Basic credentials)
     (re.compile(r"(?i)\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/=]{6,}"), r"\1 " + REDACTED),
@@ -30,6 +30,8 @@ _PATTERNS = [
         ),
         r"\1" + REDACTED,
     ),
+    # The OAuth authorization code in a callback URL or a form body (not error "code"s).
+    (re.compile(r"((?:^|[?&])code=)[^&\s\"']+"), r"\1" + REDACTED),
     # Ciphertext from extra_data is no secret by itself, but has no business in a log.
     (re.compile(r"enc:[A-Za-z0-9\-_=]{16,}"), "enc:" + REDACTED),
 ]

@@ -319,3 +319,12 @@ def test_production_refuses_to_start_without_an_encryption_key():
     result = run_manage("check", **env)
     assert result.returncode != 0
     assert "CUSTODIAN_ENCRYPTION_KEYS must be set" in result.stderr
+
+
+def test_redaction_keeps_error_codes_but_hides_authorization_codes():
+    from integrations.redaction import redact
+
+    line = redact("failure code=state_mismatch on GET /complete/demo/?code=AUTHCODE123&state=x")
+    assert "code=state_mismatch" in line
+    assert "AUTHCODE123" not in line
+    assert "SECRET2" not in redact("grant_type=authorization_code&code=SECRET2&redirect_uri=y")
