@@ -145,10 +145,13 @@ def _on_rejected_grant(
     row: UserSocialAuth, used: Credentials, error: AuthCredentialError
 ) -> _Outcome:
     """Handle invalid_grant: re-read first, since another host may have rotated meanwhile."""
-    latest_data = UserSocialAuth.objects.filter(pk=row.pk).values_list("extra_data", flat=True)
-    latest = read_credentials(latest_data.first() or {})
+    latest_data = (
+        UserSocialAuth.objects.filter(pk=row.pk).values_list("extra_data", flat=True).first()
+        or {}
+    )
+    latest = read_credentials(latest_data)
     if latest.refresh_token and latest.refresh_token != used.refresh_token:
-        row.extra_data = latest_data.first()
+        row.extra_data = latest_data
         return _Outcome(latest)
     return _mark_reauth(row, used, str(error.provider_code or error.code))
 
