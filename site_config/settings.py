@@ -7,6 +7,10 @@ DEBUG on, the offline demo provider declared.
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
@@ -74,6 +78,7 @@ TEMPLATES = [
 # transaction takes the write lock at BEGIN ("IMMEDIATE"), which serializes token refreshes
 # the way SELECT ... FOR UPDATE does on PostgreSQL.
 _SQLITE_PATH = env_str("SQLITE_PATH", str(BASE_DIR / "custodian.sqlite3"))
+_SQLITE_TEST_DEFAULT = str(Path(tempfile.gettempdir()) / f"custodian-test-{os.getpid()}.sqlite3")
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
@@ -88,7 +93,8 @@ else:
             "NAME": _SQLITE_PATH,
             "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30},
             # A file, not the in-memory default: threads in tests need real connections.
-            "TEST": {"NAME": env_str("SQLITE_TEST_PATH", str(BASE_DIR / "test-custodian.sqlite3"))},
+            # One per test process, so two test runs on one machine never share a database.
+            "TEST": {"NAME": env_str("SQLITE_TEST_PATH", _SQLITE_TEST_DEFAULT)},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -175,6 +181,12 @@ if CUSTODIAN_ENCRYPTION_KEY_DERIVED:
 # --- Sessions and refresh (integrations/) ----------------------------------------------------
 CUSTODIAN_REFRESH_LEEWAY = env_int("CUSTODIAN_REFRESH_LEEWAY", 60)  # seconds before expiry
 CUSTODIAN_HTTP_TIMEOUT = float(env_str("CUSTODIAN_HTTP_TIMEOUT", "10"))  # seconds per request
+
+# --- Admin (integrations/admin.py) -----------------------------------------------------------
+# A token expiring within this many seconds shows as "expiring soon" in the admin.
+CUSTODIAN_EXPIRING_SOON = env_int("CUSTODIAN_EXPIRING_SOON", 3600)
+# Credential history older than this is deleted by `manage.py prune_credential_events`.
+CUSTODIAN_EVENT_RETENTION_DAYS = env_int("CUSTODIAN_EVENT_RETENTION_DAYS", 365)
 
 # --- Python Social Auth ----------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
