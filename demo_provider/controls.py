@@ -9,8 +9,10 @@ calls right. The endpoints are only routed when DEMO_PROVIDER_TEST_CONTROLS=1.
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +32,9 @@ from oauth2_provider.models import (
     get_access_token_model,
     get_application_model,
     get_refresh_token_model,
+    set_token_value,
 )
+from oauth2_provider.settings import oauth2_settings
 
 from .models import Approval
 
@@ -276,6 +280,78 @@ def approve(body: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+# Bulk grants: benchmarks and tests need thousands of connected users, and one browser
+# login per user would take minutes.
+BULK_GRANT_MAX = 20_000
+BULK_PREFIX_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+@_control
+def bulk_grant(body: dict[str, Any]) -> dict[str, Any]:
+    """Mint `count` users (``{prefix}{i}``) and one live grant each for a client; return
+    their tokens as the token endpoint would have issued them after a consent."""
+    count = body.get("count")
+    prefix = body.get("prefix", "bulk")
+    client_id = body.get("client_id", settings.DEMO_CLIENT_ID)
+    scope = body.get("scope", "read write")
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= BULK_GRANT_MAX:
+        raise _BadRequest(f"count must be an integer from 1 to {BULK_GRANT_MAX}")
+    if not isinstance(prefix, str) or not prefix or not set(prefix) <= BULK_PREFIX_CHARS:
+        raise _BadRequest("prefix must be lowercase letters, digits, '_' or '-'")
+    if not isinstance(scope, str):
+        raise _BadRequest("scope must be a string")
+    lifetime = oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS
+    usernames = [f"{prefix}{index}" for index in range(count)]
+    user_model = get_user_model()
+    with transaction.atomic():
+        application = _application(client_id)
+        existing = set(
+            user_model.objects.filter(username__in=usernames).values_list("username", flat=True)
+        )
+        new_users = []
+        for username in usernames:
+            if username not in existing:
+                user = user_model(username=username)
+                user.set_unusable_password()
+                new_users.append(user)
+        user_model.objects.bulk_create(new_users, batch_size=500)
+        users = user_model.objects.in_bulk(usernames, field_name="username")
+        expires = timezone.now() + timedelta(seconds=lifetime)
+        access_tokens, raw = [], []
+        for username in usernames:
+            access, refresh = secrets.token_urlsafe(30), secrets.token_urlsafe(30)
+            token = get_access_token_model()(
+                user=users[username], application=application, expires=expires, scope=scope
+            )
+            set_token_value(token, access)
+            access_tokens.append(token)
+            raw.append((username, access, refresh))
+        get_access_token_model().objects.bulk_create(access_tokens, batch_size=500)
+        refresh_tokens = []
+        for token, (_, _, refresh) in zip(access_tokens, raw):
+            row = get_refresh_token_model()(
+                user=token.user, application=application, access_token=token,
+                token_family=uuid.uuid4(),
+            )
+            set_token_value(row, refresh)
+            refresh_tokens.append(row)
+        get_refresh_token_model().objects.bulk_create(refresh_tokens, batch_size=500)
+    return {
+        "grants": [
+            {
+                "username": username,
+                "user_id": f"user_{username}",
+                "access_token": access,
+                "refresh_token": refresh,
+                "token_type": "Bearer",
+                "expires_in": lifetime,
+                "scope": scope,
+            }
+            for username, access, refresh in raw
+        ]
+    }
+
+
 urlpatterns = [
     path("_control/stats", require_GET(stats)),
     path("_control/reset", require_POST(reset)),
@@ -285,4 +361,5 @@ urlpatterns = [
     path("_control/expire_access", require_POST(expire_access)),
     path("_control/revoke_grant", require_POST(revoke_grant)),
     path("_control/approve", require_POST(approve)),
+    path("_control/bulk_grant", require_POST(bulk_grant)),
 ]

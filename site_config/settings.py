@@ -182,6 +182,47 @@ if CUSTODIAN_ENCRYPTION_KEY_DERIVED:
 CUSTODIAN_REFRESH_LEEWAY = env_int("CUSTODIAN_REFRESH_LEEWAY", 60)  # seconds before expiry
 CUSTODIAN_HTTP_TIMEOUT = float(env_str("CUSTODIAN_HTTP_TIMEOUT", "10"))  # seconds per request
 
+# --- Background refresh (manage.py refresh_tokens, integrations/tasks.py) --------------------
+# Refresh tokens expiring within this many seconds (the command's --within default too).
+CUSTODIAN_REFRESH_WITHIN = env_int("CUSTODIAN_REFRESH_WITHIN", 600)
+# {provider: refreshes per second}, per process (the command, or each Celery worker process).
+CUSTODIAN_REFRESH_RATE_LIMITS: dict[str, float] = env_json("CUSTODIAN_REFRESH_RATE_LIMITS", {})
+# {provider: seconds}: refresh associations idle that long, so their grants stay alive.
+CUSTODIAN_KEEPALIVE: dict[str, int] = env_json("CUSTODIAN_KEEPALIVE", {})
+for _name, _mapping in (
+    ("CUSTODIAN_REFRESH_RATE_LIMITS", CUSTODIAN_REFRESH_RATE_LIMITS),
+    ("CUSTODIAN_KEEPALIVE", CUSTODIAN_KEEPALIVE),
+):
+    if not isinstance(_mapping, dict) or not all(
+        isinstance(value, (int, float)) and value > 0 for value in _mapping.values()
+    ):
+        raise ImproperlyConfigured(f"{_name} must be a JSON object of positive numbers")
+# Transient failures (RefreshFailed) are tried this many times in all, waiting about
+# BACKOFF, 2 x BACKOFF, 4 x ... (capped at BACKOFF_MAX, with jitter) between tries.
+CUSTODIAN_REFRESH_ATTEMPTS = env_int("CUSTODIAN_REFRESH_ATTEMPTS", 3)
+CUSTODIAN_REFRESH_BACKOFF = float(env_str("CUSTODIAN_REFRESH_BACKOFF", "2"))
+CUSTODIAN_REFRESH_BACKOFF_MAX = float(env_str("CUSTODIAN_REFRESH_BACKOFF_MAX", "60"))
+CUSTODIAN_REFRESH_BATCH_SIZE = env_int("CUSTODIAN_REFRESH_BATCH_SIZE", 100)  # ids per Celery task
+CUSTODIAN_REFRESH_INTERVAL = env_int("CUSTODIAN_REFRESH_INTERVAL", 300)  # seconds between beats
+
+# --- Celery (site_config/celery.py): many workers on many hosts, one beat ----------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
+CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "custodian")
+# A batch whose worker dies is delivered again; single flight makes the repeat harmless.
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "refresh-due-tokens": {
+        "task": "integrations.tasks.refresh_due_tokens",
+        "schedule": float(CUSTODIAN_REFRESH_INTERVAL),
+        # A beat nobody picked up before the next one is dropped, not piled up.
+        "options": {"expires": float(CUSTODIAN_REFRESH_INTERVAL)},
+    },
+}
+
 # --- Admin (integrations/admin.py) -----------------------------------------------------------
 # A token expiring within this many seconds shows as "expiring soon" in the admin.
 CUSTODIAN_EXPIRING_SOON = env_int("CUSTODIAN_EXPIRING_SOON", 3600)

@@ -116,3 +116,75 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected
+
+
+# --- Many associations at once (background refresh tests, bench/bulk_refresh.py) ------------
+
+
+def grant_associations(
+    provider: LoopbackProvider,
+    count: int,
+    *,
+    prefix: str | None = None,
+    backend: str = "demo",
+    expires_at: int | None = None,
+) -> list[UserSocialAuth]:
+    """Create `count` users, each with a real grant at the provider and its association here,
+    in bulk (a browser login per user is far too slow for thousands).
+
+    The rows are written the token store's way (normalized, encrypted, CredentialState in
+    step); `expires_at` overrides the expiry stored here (the provider's token stays valid).
+    """
+    import time
+    import uuid
+    from datetime import datetime, timezone
+
+    from django.contrib.auth import get_user_model
+
+    from integrations.models import CredentialState
+    from integrations.tokens import seal, token_fields_from_response
+
+    prefix = prefix or f"g{uuid.uuid4().hex[:8]}-"
+    client_id = MONZO_CLIENT[0] if backend == "monzo" else DEMO_CLIENT[0]
+    grants = provider.bulk_grant(count, prefix=prefix, client_id=client_id)
+    now = time.time()
+    users = get_user_model().objects.bulk_create(
+        [get_user_model()(username=grant["username"], signup_provider=backend) for grant in grants],
+        batch_size=500,
+    )
+    rows = []
+    for user, grant in zip(users, grants):
+        fields = token_fields_from_response(grant, previous_refresh_token=None, now=now)
+        if expires_at is not None:
+            fields["expires_at"] = expires_at
+        rows.append(
+            UserSocialAuth(
+                user=user,
+                provider=backend,
+                uid=grant["user_id"],
+                extra_data=seal({**fields, "status": "active", "user_id": grant["user_id"]}),
+            )
+        )
+    associations = UserSocialAuth.objects.bulk_create(rows, batch_size=500)
+    CredentialState.objects.bulk_create(
+        [
+            CredentialState(
+                association=association,
+                expires_at=datetime.fromtimestamp(association.extra_data["expires_at"], timezone.utc),
+                status="active",
+            )
+            for association in associations
+        ],
+        batch_size=500,
+    )
+    return associations
+
+
+@pytest.fixture
+def granted(provider: LoopbackProvider, db):
+    """`granted(count, expires_at=...)`: that many fresh associations with real grants."""
+
+    def _grant(count: int, **kwargs):
+        return grant_associations(provider, count, **kwargs)
+
+    return _grant

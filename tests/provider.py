@@ -209,6 +209,15 @@ class LoopbackProvider:
     def approve(self, username: str, client_id: str = "custodian-monzo") -> None:
         self._control("approve", {"username": username, "client_id": client_id})
 
+    def bulk_grant(
+        self, count: int, *, prefix: str = "bulk", client_id: str = "custodian-demo"
+    ) -> list[dict[str, Any]]:
+        """Mint `count` users' grants at once (users ``{prefix}0``...); return their token
+        responses, each with ``username`` and ``user_id``. Far faster than `authorize`."""
+        return self._control(
+            "bulk_grant", {"count": count, "prefix": prefix, "client_id": client_id}
+        )["grants"]
+
     # -- the browser part ----------------------------------------------------------
 
     def authorize(

@@ -1,0 +1,105 @@
+"""Refresh, in the background, every access token that expires soon (and idle grants due a
+keep-alive), so users' requests never wait for a refresh and rotating grants never lapse.
+
+Safe beside web traffic and beside another run of itself: each refresh goes through the same
+single-flight `refresh_if_due` as get_session. From cron, every few minutes::
+
+    */5 * * * *  cd /srv/custodian && .venv/bin/python manage.py refresh_tokens
+
+Exit status is non-zero only for unexpected errors; provider trouble and revoked grants are
+normal outcomes, counted in the summary and recorded in each association's history.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from argparse import ArgumentTypeError
+from collections import Counter
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from integrations import clock
+from integrations.due import due_associations
+from integrations.refresh_pool import refresh_all
+from integrations.refresher import Outcome, Refresher
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str) -> float:
+    """Parse "600", "600s", "10m", "1h", "2d" into seconds."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if not match:
+        raise ArgumentTypeError(f"not a duration: {text!r} (examples: 600, 10m, 1h)")
+    return float(match[1]) * _UNITS[match[2]]
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ArgumentTypeError("must be at least 1")
+    return value
+
+
+class Command(BaseCommand):
+    help = "Refresh access tokens expiring soon (and idle ones due a keep-alive), single-flight."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--within", type=duration, default=float(settings.CUSTODIAN_REFRESH_WITHIN),
+            help="refresh tokens expiring within this long (seconds, or 10m, 1h; default "
+            "CUSTODIAN_REFRESH_WITHIN, 10 minutes)",
+        )
+        parser.add_argument(
+            "--concurrency", type=positive, default=8, help="refreshes at once (threads)"
+        )
+        parser.add_argument("--provider", help="only this provider's associations")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="list what is due, refresh nothing"
+        )
+
+    def handle(self, *args, within: float, concurrency: int, provider: str | None,
+               dry_run: bool, verbosity: int = 1, **options) -> None:
+        started = time.monotonic()
+        due = due_associations(
+            within=within, now=clock.now(), provider=provider,
+            keepalive=settings.CUSTODIAN_KEEPALIVE,
+        )
+        reasons = Counter(item.reason for item in due)
+        why = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
+        if dry_run:
+            if verbosity >= 2:
+                for item in due:
+                    self.stdout.write(f"association {item.association_id}: {item.reason}")
+            self.stdout.write(f"Dry run: {len(due)} due ({why or 'none'}); nothing refreshed.")
+            return
+
+        progress = self._progress(len(due), verbosity)
+        summary = refresh_all(
+            [item.association_id for item in due],
+            Refresher.from_settings(within=within),
+            concurrency=concurrency,
+            on_outcome=(lambda outcome: progress.update(1)) if progress else None,
+        )
+        if progress is not None:
+            progress.close()
+        if verbosity > 0:
+            self.stdout.write(
+                f"{len(due)} due ({why or 'none'}): {summary.line()} "
+                f"in {time.monotonic() - started:.1f}s"
+            )
+        if summary[Outcome.ERROR]:
+            raise CommandError(
+                f"{summary[Outcome.ERROR]} unexpected errors while refreshing; see the log"
+            )
+
+    def _progress(self, total: int, verbosity: int):
+        """A tqdm bar when stdout is a terminal (never in cron mail or logs)."""
+        if not total or verbosity < 1 or not self.stdout.isatty():
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=total, unit="token", desc="Refreshing", file=self.stdout._out)

@@ -1,0 +1,186 @@
+"""Refresh one association in the background: re-check it is due, respect the provider's
+rate limit, refresh through the single-flight `refresh_if_due`, retry transient failures.
+
+Used by `manage.py refresh_tokens` (many at once on threads, integrations/refresh_pool.py) and
+by the Celery batch task. History (CredentialEvent) is written by token_refresh itself: a
+refreshed, refresh_failed or reauth_required event per try, never twice here.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from social_django.models import UserSocialAuth
+
+from integrations import clock, crypto
+from integrations.backoff import RetryPolicy
+from integrations.exceptions import ReauthRequired, RefreshFailed
+from integrations.rate_limit import RateLimiter
+from integrations.signals import credentials_refreshed
+from integrations.token_refresh import refresh, refresh_if_due
+from integrations.tokens import Status
+
+logger = logging.getLogger(__name__)
+
+# Failures that no retry can cure.
+PERMANENT_CAUSES = frozenset({"undecryptable_credentials"})
+
+
+class Outcome(enum.Enum):
+    REFRESHED = "refreshed"  # this caller called the token endpoint and stored new tokens
+    SKIPPED = "skipped"  # not due (any more): someone else refreshed it, or it went away
+    REAUTH_REQUIRED = "reauth required"  # the provider rejected the grant just now
+    FAILED = "failed"  # a passing failure (RefreshFailed), after the retries allowed
+    ERROR = "error"  # an unexpected exception: a bug or the database, not the provider
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The result of one try; `retry` marks a transient failure worth another."""
+
+    outcome: Outcome
+    retry: bool = False
+
+
+@dataclass
+class Summary:
+    """Counts of outcomes, safe to add to from several threads."""
+
+    counts: dict[Outcome, int] = field(default_factory=lambda: dict.fromkeys(Outcome, 0))
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, outcome: Outcome) -> None:
+        with self._lock:
+            self.counts[outcome] += 1
+
+    def __getitem__(self, outcome: Outcome) -> int:
+        return self.counts[outcome]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def line(self) -> str:
+        """E.g. "refreshed 10, skipped 0, reauth required 1, failed 0, errors 0"."""
+        return ", ".join(
+            f"{'errors' if outcome is Outcome.ERROR else outcome.value} {count}"
+            for outcome, count in self.counts.items()
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return {outcome.name.lower(): count for outcome, count in self.counts.items()}
+
+
+_watching = threading.local()
+
+
+def _note_refresh(sender: str, association: UserSocialAuth, **kwargs: object) -> None:
+    """Tell the watching thread that *its* call refreshed (not another process's)."""
+    if getattr(_watching, "pk", None) == association.pk:
+        _watching.refreshed = True
+
+
+@contextmanager
+def _watch(pk: int) -> Iterator[threading.local]:
+    # Connected here rather than once at import: code that clears a signal's receivers
+    # (tests do) must not silently turn every refresh into a "skipped". Idempotent.
+    credentials_refreshed.connect(_note_refresh, dispatch_uid="integrations.refresher")
+    _watching.pk, _watching.refreshed = pk, False
+    try:
+        yield _watching
+    finally:
+        _watching.pk = None
+
+
+class Refresher:
+    """Refreshes associations by id; one instance may serve many threads."""
+
+    def __init__(
+        self,
+        *,
+        within: float,
+        keepalive: Mapping[str, float] | None = None,
+        limiter: RateLimiter | None = None,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.within = within
+        self.keepalive = dict(keepalive or {})
+        self.limiter = limiter or RateLimiter({})
+        self.policy = policy or RetryPolicy()
+        self.sleep = sleep
+        self.rand = rand
+
+    @classmethod
+    def from_settings(
+        cls, *, within: float | None = None, limiter: RateLimiter | None = None, **kwargs
+    ) -> Refresher:
+        return cls(
+            within=settings.CUSTODIAN_REFRESH_WITHIN if within is None else within,
+            keepalive=settings.CUSTODIAN_KEEPALIVE,
+            limiter=limiter or RateLimiter(settings.CUSTODIAN_REFRESH_RATE_LIMITS),
+            policy=RetryPolicy.from_settings(),
+            **kwargs,
+        )
+
+    def refresh(self, association_id: int) -> Outcome:
+        """Refresh one association if due, retrying transient failures with backoff."""
+        for attempt in range(1, self.policy.attempts + 1):
+            result = self.attempt(association_id)
+            if not result.retry or attempt == self.policy.attempts:
+                return result.outcome
+            delay = self.policy.delay(attempt, self.rand)
+            logger.info(
+                "Retrying association %s in %.1fs (try %d failed)", association_id, delay, attempt
+            )
+            self.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def attempt(self, association_id: int) -> Attempt:
+        """One try: re-read the row, skip it unless still due, refresh it single-flight."""
+        association = UserSocialAuth.objects.filter(pk=association_id).first()
+        if association is None or not self.is_due(association, clock.now()):
+            return Attempt(Outcome.SKIPPED)
+        self.limiter.acquire(association.provider)
+        expires_at = (association.extra_data or {}).get("expires_at")
+        with _watch(association.pk) as watched:
+            try:
+                if expires_at is None:
+                    # Keep-alive of a token without expiry: forced, still single-flight.
+                    refresh(association, force=True)
+                else:
+                    # Due as long as the stored expiry is still the one just read: once
+                    # another caller has replaced the token, this one does not refresh again.
+                    refresh_if_due(association, leeway=int(expires_at) - clock.now())
+            except ReauthRequired:
+                return Attempt(Outcome.REAUTH_REQUIRED)
+            except RefreshFailed as error:
+                return Attempt(Outcome.FAILED, retry=error.cause not in PERMANENT_CAUSES)
+            except crypto.DecryptionError:
+                # refresh(force=True) decrypts before taking the lock; no key reads this row.
+                logger.warning("Association %s has undecryptable credentials", association.pk)
+                return Attempt(Outcome.FAILED)
+            return Attempt(Outcome.REFRESHED if watched.refreshed else Outcome.SKIPPED)
+
+    def is_due(self, association: UserSocialAuth, now: float) -> bool:
+        """Due by expiry within the window, or by keep-alive; never when awaiting reconnect."""
+        data = association.extra_data or {}
+        if data.get("status") == Status.REAUTH_REQUIRED:
+            return False
+        expires_at = data.get("expires_at")
+        if expires_at is not None and int(expires_at) - now <= self.within:
+            return True
+        idle_limit = self.keepalive.get(association.provider)
+        if idle_limit is None:
+            return False
+        last = data.get("refreshed_at") or association.created.timestamp()
+        return now - float(last) >= idle_limit

@@ -1,0 +1,88 @@
+"""Celery tasks: the periodic sweep that finds due associations, and the batch refresh it
+fans out to. Any number of workers on any number of hosts may run them together: every
+refresh goes through the single-flight `refresh_if_due`, so a batch delivered twice, or two
+sweeps overlapping, still cause one token call per due token.
+
+Transient failures are not retried by sleeping in a worker: the failed ids go back on the
+queue as a new batch with a countdown (exponential backoff with jitter), up to
+CUSTODIAN_REFRESH_ATTEMPTS tries in all.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from django.conf import settings
+
+from integrations import clock
+from integrations.backoff import RetryPolicy
+from integrations.due import due_associations
+from integrations.rate_limit import RateLimiter
+from integrations.refresher import Outcome, Refresher, Summary
+from site_config.celery import app
+
+logger = logging.getLogger(__name__)
+
+_limiters: dict[tuple, RateLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def _limiter() -> RateLimiter:
+    """One limiter per worker process (shared by its threads), so the configured rate is
+    per process: divide it by the number of worker processes you run."""
+    rates = dict(settings.CUSTODIAN_REFRESH_RATE_LIMITS)
+    key = tuple(sorted(rates.items()))
+    with _limiters_lock:
+        if key not in _limiters:
+            _limiters[key] = RateLimiter(rates)
+        return _limiters[key]
+
+
+@app.task(name="integrations.tasks.refresh_due_tokens")
+def refresh_due_tokens(within: float | None = None, provider: str | None = None) -> dict[str, Any]:
+    """Find the due associations (expiring or idle) and queue them, a task per batch of ids."""
+    within = float(settings.CUSTODIAN_REFRESH_WITHIN if within is None else within)
+    ids = [
+        item.association_id
+        for item in due_associations(
+            within=within, now=clock.now(), provider=provider,
+            keepalive=settings.CUSTODIAN_KEEPALIVE,
+        )
+    ]
+    size = max(1, settings.CUSTODIAN_REFRESH_BATCH_SIZE)
+    batches = [
+        refresh_batch.apply_async((ids[start : start + size],), {"within": within}).id
+        for start in range(0, len(ids), size)
+    ]
+    logger.info("%d associations due, queued in %d batches", len(ids), len(batches))
+    return {"due": len(ids), "batches": batches}
+
+
+@app.task(name="integrations.tasks.refresh_batch")
+def refresh_batch(
+    association_ids: list[int], within: float | None = None, attempt: int = 1
+) -> dict[str, Any]:
+    """Refresh these associations (each only if still due); requeue transient failures."""
+    refresher = Refresher.from_settings(within=within, limiter=_limiter())
+    summary, retry_ids = Summary(), []
+    for pk in association_ids:
+        try:
+            result = refresher.attempt(pk)
+        except Exception:
+            logger.exception("Unexpected error refreshing association %s", pk)
+            summary.add(Outcome.ERROR)
+            continue
+        summary.add(result.outcome)
+        if result.retry:
+            retry_ids.append(pk)
+    retry_task = None
+    policy = RetryPolicy.from_settings()
+    if retry_ids and attempt < policy.attempts:
+        retry_task = refresh_batch.apply_async(
+            (retry_ids,),
+            {"within": within, "attempt": attempt + 1},
+            countdown=policy.delay(attempt),
+        ).id
+    return {**summary.as_dict(), "retry": retry_task}
