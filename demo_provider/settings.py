@@ -38,6 +38,11 @@ DEFAULT_REDIRECT_URIS = (
     "http://localhost:8000/complete/monzo/",
     "http://testserver/complete/demo/",
     "http://testserver/complete/monzo/",
+    # Connecting an account from the site's admin (integrations/admin.py).
+    "http://127.0.0.1:8000/admin/social_django/usersocialauth/connect/complete/demo/",
+    "http://localhost:8000/admin/social_django/usersocialauth/connect/complete/demo/",
+    "http://127.0.0.1:8000/admin/social_django/usersocialauth/connect/complete/monzo/",
+    "http://localhost:8000/admin/social_django/usersocialauth/connect/complete/monzo/",
 )
 
 INSTALLED_APPS = [

@@ -224,8 +224,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Admin (integrations/admin.py) -----------------------------------------------------------
-# A token expiring within this many seconds shows as "expiring soon" in the admin.
-CUSTODIAN_EXPIRING_SOON = env_int("CUSTODIAN_EXPIRING_SOON", 3600)
+# A token expiring within this many seconds shows as "expiring soon" in the admin (well under
+# common token lifetimes of an hour, or a fresh token would already be "expiring soon").
+CUSTODIAN_EXPIRING_SOON = env_int("CUSTODIAN_EXPIRING_SOON", 600)
 # Credential history older than this is deleted by `manage.py prune_credential_events`.
 CUSTODIAN_EVENT_RETENTION_DAYS = env_int("CUSTODIAN_EVENT_RETENTION_DAYS", 365)
 

@@ -1,0 +1,109 @@
+"""Token health of associations, computed in the database so lists can filter and sort on it.
+
+One expression (`with_health`) decides every association's health from its CredentialState
+(the indexed copy of status and expiry) and whether a refresh token is stored, so the admin's
+badge, its filter and its sort order always agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+
+from django.conf import settings
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.utils.timesince import timesince, timeuntil
+
+from integrations import clock
+from integrations.tokens import Status
+
+
+@dataclass(frozen=True)
+class Health:
+    """One health value: rank (sort order, worst last), key (CSS class, filter value), label."""
+
+    rank: int
+    key: str
+    label: str
+    meaning: str
+
+
+ACTIVE = Health(0, "active", "Active",
+                "the access token is valid beyond the 'expiring soon' window")
+EXPIRING_SOON = Health(1, "expiring_soon", "Expiring soon", "the access token expires within "
+                       "CUSTODIAN_EXPIRING_SOON seconds")
+EXPIRED_REFRESHABLE = Health(2, "expired_refreshable", "Expired but refreshable",
+                             "the access token expired; a refresh token is stored, so the next "
+                             "use (or 'Refresh now') gets a new one")
+AWAITING_APPROVAL = Health(3, "awaiting_approval", "Awaiting approval",
+                           "connected, but the user has not yet approved access in the "
+                           "provider's app")
+REAUTH_REQUIRED = Health(4, "reauth_required", "Reauth required",
+                         "the provider rejected the grant, or the token expired with no refresh "
+                         "token: only the user reconnecting helps")
+UNKNOWN = Health(5, "unknown", "Unknown", "no credential state recorded yet (refresh it once)")
+
+HEALTHS = (ACTIVE, EXPIRING_SOON, EXPIRED_REFRESHABLE, AWAITING_APPROVAL, REAUTH_REQUIRED, UNKNOWN)
+BY_RANK = {health.rank: health for health in HEALTHS}
+BY_KEY = {health.key: health for health in HEALTHS}
+
+
+def now_datetime() -> datetime:
+    """The current time as an aware datetime (from integrations.clock, so tests can move it)."""
+    return datetime.fromtimestamp(clock.now(), tz=dt_timezone.utc)
+
+
+def health_rank(now: datetime | None = None) -> Case:
+    """The SQL expression giving an association's health rank (see HEALTHS)."""
+    now = now or now_datetime()
+    soon = now + timedelta(seconds=settings.CUSTODIAN_EXPIRING_SOON)
+    state_status = "credential_state__status"
+    expires_at = "credential_state__expires_at"
+    has_refresh_token = Q(extra_data__has_key="refresh_token")
+    return Case(
+        When(credential_state__isnull=True, then=Value(UNKNOWN.rank)),
+        When(**{state_status: Status.REAUTH_REQUIRED}, then=Value(REAUTH_REQUIRED.rank)),
+        When(Q(**{f"{expires_at}__lte": now}) & ~has_refresh_token,
+             then=Value(REAUTH_REQUIRED.rank)),
+        When(**{state_status: Status.AWAITING_APPROVAL}, then=Value(AWAITING_APPROVAL.rank)),
+        When(**{f"{expires_at}__lte": now}, then=Value(EXPIRED_REFRESHABLE.rank)),
+        When(**{f"{expires_at}__lte": soon}, then=Value(EXPIRING_SOON.rank)),
+        default=Value(ACTIVE.rank),
+        output_field=IntegerField(),
+    )
+
+
+def with_health(queryset: QuerySet, now: datetime | None = None) -> QuerySet:
+    """Annotate associations with `health_rank` (an int; `BY_RANK[rank]` is the Health)."""
+    return queryset.annotate(health_rank=health_rank(now))
+
+
+def expires_phrase(expires_at: datetime | None, now: datetime | None = None) -> str:
+    """Say when a token expires, for people: "in 42 minutes", "expired 3 hours ago".
+
+    One unit only; Django joins number and unit with a non-breaking space (no wrapping).
+    """
+    if expires_at is None:
+        return "no expiry"
+    now = now or now_datetime()
+    seconds = (expires_at - now).total_seconds()
+    if 0 < seconds < 60:
+        return "in under a minute"
+    if -60 < seconds <= 0:
+        return "expired just now"
+    if seconds > 0:
+        return f"in {timeuntil(expires_at, now, depth=1)}"
+    return f"expired {timesince(expires_at, now, depth=1)} ago"
+
+
+def ago_phrase(
+    moment: datetime | None, now: datetime | None = None, *, never: str = "never"
+) -> str:
+    """Say how long ago something happened: "12 minutes ago", or `never`."""
+    if moment is None:
+        return never
+    now = now or now_datetime()
+    if (now - moment).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(moment, now, depth=1)} ago"

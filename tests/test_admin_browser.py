@@ -1,0 +1,104 @@
+"""The association admin in a real browser (Debian's chromium through Playwright).
+
+Screenshots land in tests/artifacts/ (git-ignored): admin-associations-list.png and
+admin-association-change.png.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from playwright.sync_api import expect, sync_playwright
+from social_django.models import UserSocialAuth
+
+from integrations.tokens import fingerprint, read_credentials
+from tests.test_admin import fast_password_hashing, make_association  # noqa: F401 (fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+
+
+def test_list_and_change_page_in_a_browser(live_server, connected, django_user_model):
+    # No database work inside the browser block: Playwright's sync API runs an event loop in
+    # this thread (Django would refuse the query), and a query made there opens a connection in
+    # Playwright's context that nothing closes (PostgreSQL then cannot drop the test database).
+    _, real = connected("demo")
+    for number, (uid, options) in enumerate(
+        {
+            "acct_soon": {"expires_in": 5 * 60 + 30},
+            "acct_expired": {"expires_in": -3 * 3600, "refreshed_ago": 4 * 3600},
+            "acct_reauth": {"expires_in": 7200, "status": "reauth_required"},
+        }.items()
+    ):
+        user = django_user_model.objects.create_user(
+            f"person{number}", email=f"p{number}@example.org"
+        )
+        make_association(user, uid, **options)
+    admin = django_user_model.objects.create_superuser(
+        "root", "root@example.org", "a-long-password-1"
+    )
+    session = Client()
+    session.force_login(admin)
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            context = browser.new_context(viewport={"width": 1440, "height": 900})
+            context.add_cookies(
+                [{"name": "sessionid", "value": session.cookies["sessionid"].value,
+                  "url": live_server.url}]
+            )
+            page = context.new_page()
+            page.goto(f"{live_server.url}/admin/social_django/usersocialauth/")
+
+            rows = page.locator("#result_list tbody tr")
+            expect(rows).to_have_count(4)
+            badge = page.locator(".custodian-badge")
+            expect(badge.filter(has_text="Reauth required")).to_have_count(1)
+            expect(badge.filter(has_text="Expired but refreshable")).to_have_count(1)
+            expect(badge.filter(has_text="Expiring soon")).to_have_count(1)
+            expect(badge.filter(has_text="Active")).to_have_count(1)
+            # The stylesheet is applied: the reauth badge is red, the active one green.
+            colours = page.evaluate(
+                "() => Object.fromEntries([...document.querySelectorAll('.custodian-badge')]"
+                ".map(b => [b.textContent, getComputedStyle(b).backgroundColor]))"
+            )
+            assert colours["Reauth required"] == "rgb(179, 38, 30)", colours
+            assert colours["Active"] == "rgb(30, 123, 68)", colours
+            expect(page.locator("#result_list")).to_contain_text("expired 3")
+            expect(page.get_by_role("link", name="Connect an account")).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "admin-associations-list.png"), full_page=True)
+
+            # Refresh the real association through the action, like an admin would.
+            real_row = rows.filter(has_text="user_alice")
+            real_row.locator("input.action-select").check()
+            page.select_option("select[name=action]", "refresh_now")
+            page.locator("#changelist-form .actions button[type=submit]").click()
+            expect(page.locator(".messagelist")).to_contain_text("refreshed, new access token fp")
+
+            rows.filter(has_text="user_alice").locator(".field-account_uid a").click()
+            expect(page.locator("h1")).to_contain_text("Change user social auth")
+            change_page = page.content()
+            history = page.locator("#credential_events-group")
+            expect(history).to_contain_text("refreshed")
+            expect(history).to_contain_text("connected")
+            expect(page.locator(".custodian-json")).to_contain_text("•••••• (fp ")
+            expect(page.get_by_role("button", name="Refresh now")).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "admin-association-change.png"), full_page=True)
+        finally:
+            browser.close()
+
+    credentials = read_credentials(UserSocialAuth.objects.get(pk=real.pk).extra_data)
+    assert f"fp {fingerprint(credentials.access_token)}" in change_page  # the refreshed token
+    for secret in (credentials.access_token, credentials.refresh_token, "enc:"):
+        assert secret not in change_page
+    assert (ARTIFACTS / "admin-associations-list.png").stat().st_size > 10_000
+    assert (ARTIFACTS / "admin-association-change.png").stat().st_size > 10_000
