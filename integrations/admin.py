@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import F
@@ -447,7 +448,7 @@ class AssociationAdmin(UserSocialAuthOption):
     def _refresh_one(self, request: HttpRequest, association: UserSocialAuth) -> None:
         label = _label(association)
         try:
-            credentials = refresh(association, force=True)
+            credentials = refresh(association, force=True, actor=request.user)
         except ReauthRequired as error:
             outcome = f"reauth required ({error.reason or 'the provider rejected the grant'})"
             messages.warning(request, f"{label}: {outcome}; the user must reconnect.")
@@ -779,3 +780,13 @@ class CredentialEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(User)
+class CustodianUserAdmin(UserAdmin):
+    """Django's user admin, plus the provider that created the user."""
+
+    list_display = (*UserAdmin.list_display, "signup_provider")
+    list_filter = (*UserAdmin.list_filter, "signup_provider")
+    fieldsets = (*UserAdmin.fieldsets, ("Custodian", {"fields": ("signup_provider",)}))
+    readonly_fields = ("signup_provider",)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 from django.conf import settings
@@ -37,17 +38,23 @@ from integrations.tokens import (
 logger = logging.getLogger(__name__)
 
 
-def refresh(association: UserSocialAuth, force: bool = False) -> Credentials:
+def refresh(association: UserSocialAuth, force: bool = False, *, actor: Any = None) -> Credentials:
     """Refresh the association's token if it is due (or always, with `force`); return it fresh.
 
-    Usable without a session: by the admin, the background job, the shell.
+    Usable without a session: by the admin, the background job, the shell. `actor` (a user)
+    is recorded in the credential history.
     """
     seen = read_credentials(association.extra_data or {})
     if force:
         # Forced, but still single-flight: a caller that waited on the lock while another
         # refreshed the very token it saw uses that result instead of refreshing again.
-        return _refresh_locked(association, lambda current: current.access_token == seen.access_token)
-    return refresh_if_due(association)
+        return _refresh_locked(
+            association, lambda current: current.access_token == seen.access_token, actor=actor
+        )
+    window = settings.CUSTODIAN_REFRESH_LEEWAY
+    return _refresh_locked(
+        association, lambda current: current.expires_within(window, now=clock.now()), actor=actor
+    )
 
 
 def refresh_if_due(association: UserSocialAuth, *, leeway: float | None = None) -> Credentials:
@@ -79,7 +86,10 @@ class _Outcome:
 
 
 def _refresh_locked(
-    association: UserSocialAuth, needs_refresh: Callable[[Credentials], bool]
+    association: UserSocialAuth,
+    needs_refresh: Callable[[Credentials], bool],
+    *,
+    actor: Any = None,
 ) -> Credentials:
     with transaction.atomic():
         row = UserSocialAuth.objects.select_for_update().get(pk=association.pk)
@@ -88,17 +98,21 @@ def _refresh_locked(
     # failure's history entry is not rolled back with it.
     association.extra_data = row.extra_data
     if outcome.failure is not None:
-        record_event(row, CredentialEvent.Kind.REFRESH_FAILED, detail=outcome.failure.cause)
+        record_event(
+            row, CredentialEvent.Kind.REFRESH_FAILED, actor=actor, detail=outcome.failure.cause
+        )
         raise outcome.failure
     if outcome.reauth_reason:
         if outcome.newly_flagged:
-            record_event(row, CredentialEvent.Kind.REAUTH_REQUIRED, detail=outcome.reauth_reason)
+            record_event(
+                row, CredentialEvent.Kind.REAUTH_REQUIRED, actor=actor, detail=outcome.reauth_reason
+            )
         reauth_required.send(
             sender=row.provider, association=row, reason=outcome.reauth_reason
         )
         raise ReauthRequired(row.provider, row.uid, outcome.reauth_reason)
     if outcome.refreshed:
-        record_event(row, CredentialEvent.Kind.REFRESHED)
+        record_event(row, CredentialEvent.Kind.REFRESHED, actor=actor)
         credentials_refreshed.send(sender=row.provider, association=row)
     return outcome.credentials
 

@@ -598,3 +598,10 @@ def test_expiry_phrases():
     assert expires_phrase(None, now) == "no expiry"
     assert ago_phrase(now - timedelta(days=2, hours=3), now).replace("\xa0", " ") == "2 days ago"
     assert ago_phrase(None, now) == "never"
+
+
+def test_users_are_in_the_admin_with_their_signup_provider(admin_client, connected):
+    user, _ = connected()
+    content = admin_client.get("/admin/integrations/user/").content.decode()
+    assert user.username in content
+    assert "demo" in content

@@ -309,3 +309,13 @@ def test_basic_client_auth_is_used_for_refresh_too(connected, provider, settings
     expire_locally(association)
     assert get_session(user, "demo").get("/ping/whoami").status_code == 200
     assert refresh_calls(provider) == 1
+
+
+def test_refresh_records_who_asked(connected, django_user_model):
+    from integrations.models import CredentialEvent
+
+    _, association = connected()
+    admin_user = django_user_model.objects.create_user("root", password="a-long-password-1")
+    refresh(association, force=True, actor=admin_user)
+    event = CredentialEvent.objects.filter(association=association).first()
+    assert (event.kind, event.actor) == ("refreshed", admin_user)
