@@ -176,8 +176,8 @@ def merge_extra_data(association_id: int, fields: Mapping[str, Any]) -> None:
         state["status"] = fields["status"]
     if "refreshed_at" in fields:
         state["last_refreshed_at"] = _as_datetime(fields["refreshed_at"])
-    if state:
-        CredentialState.objects.update_or_create(association_id=association_id, defaults=state)
+    if state and not CredentialState.objects.filter(association_id=association_id).update(**state):
+        CredentialState.objects.get_or_create(association_id=association_id, defaults=state)
 
 
 def _as_datetime(epoch: int | None) -> datetime | None:

@@ -32,12 +32,15 @@ def test_monzo_waits_for_in_app_approval_then_turns_active(client, provider):
     assert "still says access is not approved" in still
 
     approvals = []
-    connection_approved.connect(lambda sender, association, **kw: approvals.append(sender), weak=False)
+    def on_approved(sender, association, **kwargs):
+        approvals.append(sender)
+
+    connection_approved.connect(on_approved)
     provider.approve("alice")
     try:
         done = client.post(f"/connections/{association.pk}/check/", follow=True).content.decode()
     finally:
-        connection_approved.receivers.clear()
+        connection_approved.disconnect(on_approved)
 
     assert "access is approved and working" in done
     assert "Active" in done

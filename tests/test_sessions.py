@@ -47,11 +47,14 @@ def test_proactive_refresh_rotates_and_persists(backend, connected, provider):
     old = read_credentials(association.extra_data)
     expire_locally(association)
     seen = []
-    credentials_refreshed.connect(lambda sender, association, **kw: seen.append(sender), weak=False)
+    def on_refreshed(sender, association, **kwargs):
+        seen.append(sender)
+
+    credentials_refreshed.connect(on_refreshed)
     try:
         response = get_session(user, backend).get("/ping/whoami")
     finally:
-        credentials_refreshed.receivers.clear()
+        credentials_refreshed.disconnect(on_refreshed)
 
     assert response.status_code == 200
     assert refresh_calls(provider) == 1
@@ -181,12 +184,15 @@ def test_revoked_grant_flips_status_and_raises_reauth_required(backend, connecte
     old = read_credentials(association.extra_data)
     provider.revoke_grant("alice")
     fired = []
-    reauth_required.connect(lambda sender, association, reason, **kw: fired.append(reason), weak=False)
+    def on_reauth(sender, association, reason, **kwargs):
+        fired.append(reason)
+
+    reauth_required.connect(on_reauth)
     try:
         with pytest.raises(ReauthRequired):
             get_session(user, backend).get("/ping/whoami")
     finally:
-        reauth_required.receivers.clear()
+        reauth_required.disconnect(on_reauth)
 
     association.refresh_from_db()
     assert association.extra_data["status"] == "reauth_required"
