@@ -37,11 +37,12 @@ from social_django.utils import load_backend, load_strategy
 
 from integrations import crypto, health
 from integrations.events import record_event
+from integrations.revocation import record_revocation, revoke_at_provider
 from integrations.exceptions import ReauthRequired, RefreshFailed
 from integrations.models import CredentialEvent, User
-from integrations.providers import available_providers, backend_instance, provider_title
+from integrations.providers import available_providers, provider_title
 from integrations.token_refresh import refresh
-from integrations.tokens import SECRET_FIELDS, fingerprint, read_credentials
+from integrations.tokens import SECRET_FIELDS, fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -562,17 +563,11 @@ class AssociationAdmin(UserSocialAuthOption):
         and delete. A failed revocation never keeps the association (it is reported)."""
         label = _label(association)
         title = provider_title(association.provider)
-        revoked, reason = self._revoke(request, association)
+        revoked, reason = revoke_at_provider(association, request)
+        record_revocation(association, revoked, reason, actor=request.user)
         if revoked is True:
-            record_event(association, CredentialEvent.Kind.REVOKED, actor=request.user)
             messages.success(request, f"{label}: revoked at {title} and disconnected.")
         elif revoked is False:
-            record_event(
-                association,
-                CredentialEvent.Kind.REVOKED,
-                actor=request.user,
-                detail=f"revocation failed ({reason}); disconnected anyway",
-            )
             messages.warning(
                 request,
                 f"{label}: disconnected, but revocation at {title} failed ({reason}); the grant "
@@ -589,28 +584,6 @@ class AssociationAdmin(UserSocialAuthOption):
         if log:
             self.log_deletions(request, [association])
         association.delete()
-
-    @staticmethod
-    def _revoke(request: HttpRequest, association: UserSocialAuth) -> tuple[bool | None, str]:
-        """Return (True, ""), (False, why) or (None, why not attempted)."""
-        if not (association.extra_data or {}).get("access_token"):
-            return None, "no token stored to revoke"
-        try:
-            backend = backend_instance(association.provider, request)
-        except SocialAuthBaseException:
-            return None, f"{association.provider} is not enabled, so not revoked"
-        try:
-            credentials = read_credentials(association.extra_data)
-            revoked = backend.revoke_credentials(credentials, association.uid)
-        except SocialAuthBaseException as error:
-            return False, error.code
-        except requests.RequestException as error:
-            return False, type(error).__name__
-        except crypto.DecryptionError:
-            return False, "credentials could not be decrypted"
-        if revoked is None:
-            return None, f"{provider_title(association.provider)} offers no revocation"
-        return (True, "") if revoked else (False, "the provider refused")
 
     # -- connect from the admin --
 

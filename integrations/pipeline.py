@@ -10,14 +10,13 @@ import logging
 from typing import Any
 
 from django.contrib import messages
-from social_core.exceptions import SocialAuthBaseException
 
 from integrations import clock
 from integrations.approval import record_approval
-from integrations.crypto import DecryptionError
 from integrations.events import record_event
 from integrations.models import CredentialEvent
 from integrations.providers import provider_title
+from integrations.revocation import record_revocation, revoke_at_provider
 from integrations.tokens import RAW_TOKEN_KEYS, Status, read_credentials, store_token_response
 
 logger = logging.getLogger(__name__)
@@ -102,30 +101,14 @@ def revoke_credentials(strategy: Any, entries: list[Any], *args: Any, **kwargs: 
     """Revoke each association's grant at its provider, never blocking the disconnect.
 
     A provider that is down or refuses must not keep a user connected against their will;
-    the failure is logged (without the token) and the association is removed regardless.
+    the failure is recorded in the history and logged (without the token).
     """
-    actor = getattr(getattr(strategy, "request", None), "user", None)
+    request = getattr(strategy, "request", None)
+    actor = getattr(request, "user", None)
     for entry in entries:
-        backend = entry.get_backend_instance(strategy)
-        if backend is None or not entry.extra_data.get("access_token"):
-            continue
-        try:
-            revoked = backend.revoke_credentials(read_credentials(entry.extra_data), entry.uid)
-        except SocialAuthBaseException as error:
-            revoked, reason = False, error.code
-        except DecryptionError:
-            revoked, reason = False, "credentials could not be decrypted"
-        else:
-            reason = "the provider refused" if revoked is False else ""
-        if revoked is None:
-            continue
-        if revoked:
-            record_event(entry, CredentialEvent.Kind.REVOKED, actor=actor)
-        else:
-            record_event(
-                entry, CredentialEvent.Kind.REVOKED, actor=actor,
-                detail=f"revocation failed ({reason}); disconnected anyway",
-            )
+        revoked, reason = revoke_at_provider(entry, request)
+        record_revocation(entry, revoked, reason, actor=actor)
+        if revoked is False:
             logger.warning(
                 "Revocation of %s association %s failed (%s); disconnecting anyway",
                 entry.provider, entry.pk, reason,
