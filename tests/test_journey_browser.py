@@ -16,12 +16,9 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
-def browser_page(monkeypatch):
+def browser_page():
     from playwright.sync_api import sync_playwright
 
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
-    # still synchronous and safe.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -31,6 +28,26 @@ def browser_page(monkeypatch):
         page = browser.new_page(viewport={"width": 390, "height": 844})
         yield page
         browser.close()
+
+
+def db(work):
+    """Run ORM work in its own thread and close its connection.
+
+    Inside Playwright's event loop Django would open a connection in another context, which
+    then outlives the test and keeps PostgreSQL from dropping the test database.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    def run():
+        try:
+            return work()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()
 
 
 def shot(page, name: str) -> None:
@@ -60,8 +77,8 @@ def test_whole_journey(browser_page, live_server, provider):
     shot(page, "1-connected")
 
     # Its token expires; Try it refreshes transparently.
-    association = UserSocialAuth.objects.get(provider="demo")
-    expire_locally(association)
+    association = db(lambda: UserSocialAuth.objects.get(provider="demo"))
+    db(lambda: expire_locally(association))
     page.get_by_role("button", name="Try it").click()
     assert "HTTP 200" in page.content()
     assert '"user_id": "user_alice"' in page.locator(".try-result pre").inner_text()
@@ -70,7 +87,7 @@ def test_whole_journey(browser_page, live_server, provider):
 
     # The grant is revoked at the provider: the page says so and offers to reconnect.
     provider.revoke_grant("alice")
-    expire_locally(association)
+    db(lambda: expire_locally(association))
     page.get_by_role("button", name="Try it").click()
     assert "no longer accepts this connection" in page.content()
     assert page.locator("li.account .badge").inner_text() == "Needs reconnect"
@@ -81,7 +98,7 @@ def test_whole_journey(browser_page, live_server, provider):
     allow_at_provider(page, sign_in=False)
     page.wait_for_url(f"{live_server.url}/connections/")
     assert page.locator("li.account .badge").inner_text() == "Active"
-    assert UserSocialAuth.objects.count() == 1
+    assert db(lambda: UserSocialAuth.objects.count()) == 1
     shot(page, "4-reconnected")
 
     # Disconnect: the site asks first; the only login method needs a password before.
@@ -98,6 +115,6 @@ def test_whole_journey(browser_page, live_server, provider):
     page.wait_for_url(f"{live_server.url}/connections/")
     assert "was disconnected" in page.content()
     assert "You have not connected any account yet" in page.content()
-    assert not UserSocialAuth.objects.exists()
+    assert not db(lambda: UserSocialAuth.objects.exists())
     assert provider.stats()["revoke_calls"] == 1
     shot(page, "6-disconnected")
