@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from django.contrib import messages
+from django.urls import reverse
 
 from integrations import clock
 from integrations.approval import record_approval
@@ -77,7 +78,8 @@ def check_approval(
         return
     approved = record_approval(social, response["access_token"])
     request = getattr(backend.strategy, "request", None)
-    if request is None:
+    # The admin's connect flow reports its own outcome.
+    if request is None or request.path.startswith(reverse("admin:index")):
         return
     title = provider_title(backend.name)
     name = social.extra_data.get("display_name") or social.uid

@@ -86,3 +86,11 @@ def refresh_batch(
             countdown=policy.delay(attempt),
         ).id
     return {**summary.as_dict(), "retry": retry_task}
+
+
+@app.task(name="integrations.tasks.prune_credential_events")
+def prune_credential_events() -> None:
+    """Delete credential history older than CUSTODIAN_EVENT_RETENTION_DAYS (daily, by beat)."""
+    from django.core.management import call_command
+
+    call_command("prune_credential_events", verbosity=0)

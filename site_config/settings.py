@@ -221,6 +221,11 @@ CELERY_BEAT_SCHEDULE = {
         # A beat nobody picked up before the next one is dropped, not piled up.
         "options": {"expires": float(CUSTODIAN_REFRESH_INTERVAL)},
     },
+    # Keeps the credential history within CUSTODIAN_EVENT_RETENTION_DAYS.
+    "prune-credential-events": {
+        "task": "integrations.tasks.prune_credential_events",
+        "schedule": 86_400.0,
+    },
 }
 
 # --- Admin (integrations/admin.py) -----------------------------------------------------------

@@ -431,7 +431,9 @@ def test_connect_from_the_admin(admin_client, admin_user, provider, django_user_
     assert event.actor == admin_user and event.user == bob
     entry = LogEntry.objects.get(object_id=str(association.pk), action_flag=ADDITION)
     assert entry.user == admin_user
-    assert any("Connected" in message and "to bob" in message for message in texts(response))
+    shown = texts(response)
+    assert any("Connected" in message and "to bob" in message for message in shown)
+    assert not any("is connected" in message for message in shown)  # one message, the admin's
     assert admin_client.get(response["Location"]).status_code == 200
 
     # The same answer again is refused: the state was used up.
@@ -605,3 +607,22 @@ def test_users_are_in_the_admin_with_their_signup_provider(admin_client, connect
     content = admin_client.get("/admin/integrations/user/").content.decode()
     assert user.username in content
     assert "demo" in content
+
+
+def test_prune_runs_daily_from_celery_beat(settings, django_user_model, connected):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from integrations.models import CredentialEvent
+    from integrations.tasks import prune_credential_events
+
+    schedule = settings.CELERY_BEAT_SCHEDULE["prune-credential-events"]
+    assert schedule["task"] == "integrations.tasks.prune_credential_events"
+    _, association = connected()
+    old = CredentialEvent.objects.filter(association=association).first()
+    CredentialEvent.objects.filter(pk=old.pk).update(
+        created=timezone.now() - timedelta(days=settings.CUSTODIAN_EVENT_RETENTION_DAYS + 1)
+    )
+    prune_credential_events()
+    assert not CredentialEvent.objects.filter(pk=old.pk).exists()
