@@ -7,7 +7,7 @@ from social_django.models import UserSocialAuth
 from integrations.providers import backend_instance
 from integrations.signals import connection_approved
 from integrations.token_refresh import refresh_if_due
-from integrations.tokens import Status, merge_extra_data
+from integrations.tokens import Status, patch_association
 
 
 def record_approval(association: UserSocialAuth, access_token: str) -> bool | None:
@@ -28,8 +28,7 @@ def record_approval(association: UserSocialAuth, access_token: str) -> bool | No
         name = backend.account_name(access_token)
         if name:
             patch["display_name"] = name
-    merge_extra_data(association.pk, patch)
-    association.extra_data = {**association.extra_data, **patch}
+    patch_association(association, patch)
     if approved and was_waiting:
         connection_approved.send(sender=association.provider, association=association)
     return approved

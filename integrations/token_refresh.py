@@ -30,7 +30,7 @@ from integrations.signals import credentials_refreshed, reauth_required
 from integrations.tokens import (
     Credentials,
     Status,
-    merge_extra_data,
+    patch_association,
     read_credentials,
     store_token_response,
 )
@@ -51,17 +51,16 @@ def refresh(association: UserSocialAuth, force: bool = False, *, actor: Any = No
         return _refresh_locked(
             association, lambda current: current.access_token == seen.access_token, actor=actor
         )
-    window = settings.CUSTODIAN_REFRESH_LEEWAY
-    return _refresh_locked(
-        association, lambda current: current.expires_within(window, now=clock.now()), actor=actor
-    )
+    return refresh_if_due(association, actor=actor)
 
 
-def refresh_if_due(association: UserSocialAuth, *, leeway: float | None = None) -> Credentials:
+def refresh_if_due(
+    association: UserSocialAuth, *, leeway: float | None = None, actor: Any = None
+) -> Credentials:
     """Return fresh credentials, refreshing first when they expire within the leeway."""
     window = settings.CUSTODIAN_REFRESH_LEEWAY if leeway is None else leeway
     return _refresh_locked(
-        association, lambda current: current.expires_within(window, now=clock.now())
+        association, lambda current: current.expires_within(window, now=clock.now()), actor=actor
     )
 
 
@@ -173,8 +172,7 @@ def _on_rejected_grant(
 def _mark_reauth(row: UserSocialAuth, current: Credentials, reason: str) -> _Outcome:
     """Flag the row for reconnect; the stored tokens stay as they were (nothing is lost)."""
     patch = {"status": Status.REAUTH_REQUIRED, "status_reason": reason}
-    merge_extra_data(row.pk, patch)
-    row.extra_data = {**row.extra_data, **patch}
+    patch_association(row, patch)
     logger.warning("Association %s (%s) needs reconnecting: %s", row.pk, row.provider, reason)
     return _Outcome(current, reauth_reason=reason, newly_flagged=True)
 

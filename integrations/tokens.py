@@ -204,12 +204,13 @@ def store_token_response(
             **(extra or {}),
         }
     )
-    merge_extra_data(association.pk, fields)
-    apply_patch(association, fields)
+    patch_association(association, fields)
     return fields
 
 
-def apply_patch(association: UserSocialAuth, fields: Mapping[str, Any]) -> None:
-    """Mirror a merge in memory, the way the database applied it."""
+def patch_association(association: UserSocialAuth, fields: Mapping[str, Any]) -> None:
+    """Merge `fields` (already sealed) into the row and mirror it on the instance in memory,
+    the way the database applied it (None removes a key)."""
+    merge_extra_data(association.pk, fields)
     merged = {**(association.extra_data or {}), **fields}
     association.extra_data = {key: value for key, value in merged.items() if value is not None}
