@@ -92,14 +92,21 @@ class MonzoOAuth2(CustodianBackend, BaseOAuth2):
         return str(preferred or accounts[0].get("description") or "")[:100]
 
     def _accounts(self, access_token: str) -> requests.Response | None:
+        """GET /accounts once per token and backend instance: the approval check and the
+        account name read the same answer."""
+        cached = getattr(self, "_accounts_answer", None)
+        if cached is not None and cached[0] == access_token:
+            return cached[1]
         try:
-            return requests.get(
+            response = requests.get(
                 f"{self.api_base_url()}/accounts",
                 headers={"Authorization": f"Bearer {access_token}"},
                 timeout=settings.CUSTODIAN_HTTP_TIMEOUT,
             )
         except requests.RequestException:
-            return None
+            response = None
+        self._accounts_answer = (access_token, response)
+        return response
 
     def get_key_and_secret(self) -> tuple[str, str]:
         return settings.MONZO_CLIENT_ID, settings.MONZO_CLIENT_SECRET
