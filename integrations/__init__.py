@@ -21,6 +21,8 @@ _EXPORTS = {
     "ReauthRequired": "integrations.exceptions",
     "RefreshFailed": "integrations.exceptions",
     "AwaitingApproval": "integrations.exceptions",
+    "CredentialsUnreadable": "integrations.exceptions",
+    "ProviderNotOffered": "integrations.exceptions",
     "connection_approved": "integrations.signals",
     "credentials_refreshed": "integrations.signals",
     "reauth_required": "integrations.signals",

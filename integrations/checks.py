@@ -7,6 +7,7 @@ from django.core.checks import Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 from backends.generic import ProviderDeclaration
+from site_config.keys import fernet_key_problem
 
 
 @register()
@@ -33,6 +34,9 @@ def check_providers(app_configs, **kwargs) -> list:
 
 @register()
 def check_encryption_key(app_configs, **kwargs) -> list:
+    problem = fernet_key_problem(list(settings.CUSTODIAN_ENCRYPTION_KEYS))
+    if problem:
+        return [Error(problem, id="custodian.E004")]
     if settings.CUSTODIAN_ENCRYPTION_KEY_DERIVED:
         return [
             Warning(

@@ -66,3 +66,26 @@ class AwaitingApproval(CustodianError):
             f"The {provider} account {uid} is waiting for the user to approve access in the "
             f"{provider} app"
         )
+
+
+class CredentialsUnreadable(ReauthRequired):
+    """The stored credentials cannot be decrypted with the keys in CUSTODIAN_ENCRYPTION_KEYS.
+
+    The user must reconnect (a new login overwrites them), unless an operator restores the
+    missing key. The stored row is left as it is, so restoring the key brings it back.
+    """
+
+    def __init__(self, provider: str, uid: str) -> None:
+        super().__init__(provider, uid, "credentials_unreadable")
+
+
+class ProviderNotOffered(CustodianError):
+    """The association's provider is no longer enabled on this site (removed from settings).
+
+    Its API cannot be called and its grant cannot be refreshed or revoked from here; the user
+    can still disconnect the association.
+    """
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        super().__init__(f"The {provider} provider is no longer offered on this site")

@@ -12,7 +12,7 @@ from typing import Any
 from django.contrib import messages
 from django.urls import reverse
 
-from integrations import clock
+from integrations import clock, crypto
 from integrations.approval import record_approval
 from integrations.events import record_event
 from integrations.models import CredentialEvent
@@ -43,9 +43,13 @@ def store_credentials(
     """
     if social is None:
         return
-    previous_refresh_token = (
-        read_credentials(social.extra_data).refresh_token if social.extra_data else None
-    )
+    try:
+        previous_refresh_token = (
+            read_credentials(social.extra_data).refresh_token if social.extra_data else None
+        )
+    except crypto.DecryptionError:
+        # Unreadable with the keys in force: this login replaces them (how a user recovers).
+        previous_refresh_token = None
     # The backend's own extras (user_id, auth_time, ...), minus raw token material.
     extras = {
         key: value

@@ -10,6 +10,7 @@ from social_core.backends.utils import load_backends
 from social_django.utils import load_backend, load_strategy
 
 from backends.base import CustodianBackend
+from integrations.exceptions import ProviderNotOffered
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,17 @@ def provider_title(name: str) -> str:
     return backend.get_title(load_strategy()) if backend else name
 
 
+def is_offered(name: str) -> bool:
+    """Return True when `name` is a provider enabled on this site."""
+    return name in provider_classes()
+
+
 def backend_instance(name: str, request: HttpRequest | None = None) -> CustodianBackend:
-    """Return a backend instance usable outside the login flow (refresh, revoke, API)."""
+    """Return a backend instance usable outside the login flow (refresh, revoke, API).
+
+    Raises ProviderNotOffered when the provider was removed from the settings: its stored
+    associations outlive it, and callers must be able to say so instead of crashing.
+    """
+    if not is_offered(name):
+        raise ProviderNotOffered(name)
     return load_backend(load_strategy(request), name, redirect_uri=None)

@@ -20,9 +20,14 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from social_django.models import UserSocialAuth
 
-from integrations import clock, crypto
+from integrations import clock
 from integrations.backoff import RetryPolicy
-from integrations.exceptions import ReauthRequired, RefreshFailed
+from integrations.exceptions import (
+    CredentialsUnreadable,
+    ProviderNotOffered,
+    ReauthRequired,
+    RefreshFailed,
+)
 from integrations.rate_limit import RateLimiter
 from integrations.signals import credentials_refreshed
 from integrations.token_refresh import refresh, refresh_if_due
@@ -31,7 +36,7 @@ from integrations.tokens import Status
 logger = logging.getLogger(__name__)
 
 # Failures that no retry can cure.
-PERMANENT_CAUSES = frozenset({"undecryptable_credentials"})
+PERMANENT_CAUSES = frozenset({"invalid_setting"})
 
 
 class Outcome(enum.Enum):
@@ -161,14 +166,17 @@ class Refresher:
                     # Due as long as the stored expiry is still the one just read: once
                     # another caller has replaced the token, this one does not refresh again.
                     refresh_if_due(association, leeway=int(expires_at) - clock.now())
+            except CredentialsUnreadable:
+                # No configured key reads this row: no retry cures that, and the row is kept
+                # as it is so that restoring the key brings it back.
+                logger.warning("Association %s has undecryptable credentials", association.pk)
+                return Attempt(Outcome.FAILED)
+            except ProviderNotOffered:
+                return Attempt(Outcome.SKIPPED)
             except ReauthRequired:
                 return Attempt(Outcome.REAUTH_REQUIRED)
             except RefreshFailed as error:
                 return Attempt(Outcome.FAILED, retry=error.cause not in PERMANENT_CAUSES)
-            except crypto.DecryptionError:
-                # refresh(force=True) decrypts before taking the lock; no key reads this row.
-                logger.warning("Association %s has undecryptable credentials", association.pk)
-                return Attempt(Outcome.FAILED)
             return Attempt(Outcome.REFRESHED if watched.refreshed else Outcome.SKIPPED)
 
     def is_due(self, association: UserSocialAuth, now: float) -> bool:

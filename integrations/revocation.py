@@ -11,6 +11,7 @@ from social_django.models import UserSocialAuth
 
 from integrations import crypto
 from integrations.events import record_event
+from integrations.exceptions import ProviderNotOffered
 from integrations.models import CredentialEvent
 from integrations.providers import backend_instance, provider_title
 from integrations.tokens import read_credentials
@@ -28,7 +29,7 @@ def revoke_at_provider(
         return None, "no token stored to revoke"
     try:
         backend = backend_instance(association.provider, request)
-    except SocialAuthBaseException:
+    except (SocialAuthBaseException, ProviderNotOffered):
         return None, f"{association.provider} is not enabled, so not revoked"
     try:
         revoked = backend.revoke_credentials(read_credentials(association.extra_data), association.uid)
@@ -55,3 +56,15 @@ def record_revocation(
         actor=actor,
         detail="" if revoked else f"revocation failed ({reason}); disconnected anyway",
     )
+
+
+def disconnect_without_revocation(
+    association: UserSocialAuth, *, actor: Any = None, detail: str = ""
+) -> None:
+    """Record the disconnect in the history and delete the association, revoking nothing.
+
+    For associations whose provider is no longer offered: there is no backend to revoke
+    with, and the user must still be able to remove their stored credentials.
+    """
+    record_event(association, CredentialEvent.Kind.DISCONNECTED, actor=actor, detail=detail)
+    association.delete()

@@ -7,9 +7,12 @@ from datetime import datetime, timezone
 
 from social_django.models import UserSocialAuth
 
-from integrations import clock
-from integrations.providers import provider_title
-from integrations.tokens import Status
+from integrations import clock, crypto
+from integrations.providers import is_offered, provider_title
+from integrations.tokens import SECRET_FIELDS, Status
+
+# Shown instead of the stored status when no configured key decrypts the tokens.
+UNREADABLE = "unreadable"
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class ConnectionRow:
     expired: bool
     connected_since: datetime
     last_refreshed: datetime | None
+    offered: bool
 
 
 def _at(epoch: float | None) -> datetime | None:
@@ -47,11 +51,23 @@ def connections_of(user) -> list[ConnectionRow]:
                 provider_title=provider_title(association.provider),
                 uid=association.uid,
                 display_name=data.get("display_name") or "",
-                status=data.get("status") or Status.ACTIVE,
+                status=UNREADABLE if _unreadable(data) else data.get("status") or Status.ACTIVE,
                 expires_at=_at(expires_at),
                 expired=expires_at is not None and expires_at <= now,
                 connected_since=association.created,
                 last_refreshed=_at(refreshed_at),
+                offered=is_offered(association.provider),
             )
         )
     return rows
+
+
+def _unreadable(extra_data: dict) -> bool:
+    """Return True when a stored token cannot be decrypted with the configured keys."""
+    try:
+        for field in SECRET_FIELDS:
+            if extra_data.get(field):
+                crypto.decrypt(extra_data[field])
+    except crypto.DecryptionError:
+        return True
+    return False

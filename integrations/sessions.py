@@ -10,9 +10,10 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from social_django.models import UserSocialAuth
 
-from integrations import clock
+from integrations import clock, crypto
 from integrations.exceptions import (
     AwaitingApproval,
+    CredentialsUnreadable,
     MultipleAccounts,
     NotConnected,
     ReauthRequired,
@@ -124,6 +125,10 @@ def get_association(user: Any, provider: str, uid: str | None = None) -> UserSoc
         )
     if status == Status.AWAITING_APPROVAL:
         raise AwaitingApproval(provider, association.uid)
+    try:
+        read_credentials(association.extra_data or {})
+    except crypto.DecryptionError:
+        raise CredentialsUnreadable(provider, association.uid) from None
     return association
 
 
@@ -131,8 +136,9 @@ def get_session(user: Any, provider: str, uid: str | None = None) -> ProviderSes
     """Return a requests.Session that talks to `provider`'s API as `user`.
 
     Raises NotConnected (no such account), MultipleAccounts (several, and no uid),
-    ReauthRequired (the user must reconnect) or AwaitingApproval (the user must approve
-    access in the provider's app first). Refresh failures surface from the requests
+    ReauthRequired (the user must reconnect; CredentialsUnreadable when the stored tokens
+    cannot be decrypted), AwaitingApproval (the user must approve access in the provider's
+    app first) or ProviderNotOffered (the provider was removed from the settings). Refresh failures surface from the requests
     as ReauthRequired or RefreshFailed.
     """
     association = get_association(user, provider, uid)

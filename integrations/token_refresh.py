@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3
 from django.conf import settings
 from django.db import transaction
 from social_core.exceptions import AuthCredentialError, SocialAuthBaseException
@@ -23,19 +24,23 @@ from social_django.models import UserSocialAuth
 
 from integrations import clock, crypto
 from integrations.events import record_event
-from integrations.exceptions import ReauthRequired, RefreshFailed
+from integrations.exceptions import CredentialsUnreadable, ReauthRequired, RefreshFailed
 from integrations.models import CredentialEvent
 from integrations.providers import backend_instance
 from integrations.signals import credentials_refreshed, reauth_required
 from integrations.tokens import (
     Credentials,
     Status,
+    fingerprint,
     patch_association,
     read_credentials,
     store_token_response,
 )
 
 logger = logging.getLogger(__name__)
+
+# The reauth reason of an invalid_grant that follows such a refresh.
+RESPONSE_LOST = "refresh_response_lost"
 
 
 def refresh(association: UserSocialAuth, force: bool = False, *, actor: Any = None) -> Credentials:
@@ -44,7 +49,10 @@ def refresh(association: UserSocialAuth, force: bool = False, *, actor: Any = No
     Usable without a session: by the admin, the background job, the shell. `actor` (a user)
     is recorded in the credential history.
     """
-    seen = read_credentials(association.extra_data or {})
+    try:
+        seen = read_credentials(association.extra_data or {})
+    except crypto.DecryptionError:
+        raise CredentialsUnreadable(association.provider, association.uid) from None
     if force:
         # Forced, but still single-flight: a caller that waited on the lock while another
         # refreshed the very token it saw uses that result instead of refreshing again.
@@ -82,6 +90,8 @@ class _Outcome:
     reauth_reason: str = ""
     newly_flagged: bool = False
     failure: RefreshFailed | None = None
+    failure_detail: str = ""
+    unreadable: bool = False
 
 
 def _refresh_locked(
@@ -96,9 +106,17 @@ def _refresh_locked(
     # Side effects only after the transaction is over: receivers see committed state, and a
     # failure's history entry is not rolled back with it.
     association.extra_data = row.extra_data
+    if outcome.unreadable:
+        record_event(
+            row, CredentialEvent.Kind.REFRESH_FAILED, actor=actor, detail="credentials_unreadable"
+        )
+        raise CredentialsUnreadable(row.provider, row.uid)
     if outcome.failure is not None:
         record_event(
-            row, CredentialEvent.Kind.REFRESH_FAILED, actor=actor, detail=outcome.failure.cause
+            row,
+            CredentialEvent.Kind.REFRESH_FAILED,
+            actor=actor,
+            detail=outcome.failure_detail or outcome.failure.cause,
         )
         raise outcome.failure
     if outcome.reauth_reason:
@@ -121,10 +139,8 @@ def _refresh_row(row: UserSocialAuth, needs_refresh: Callable[[Credentials], boo
     try:
         current = read_credentials(row.extra_data or {})
     except crypto.DecryptionError:
-        return _Outcome(
-            Credentials("", None, "Bearer", "", None, Status.ACTIVE),
-            failure=RefreshFailed(row.provider, row.uid, "undecryptable_credentials"),
-        )
+        # Never overwritten here: restoring the missing key makes the row readable again.
+        return _Outcome(Credentials("", None, "Bearer", "", None, Status.ACTIVE), unreadable=True)
     if current.status == Status.REAUTH_REQUIRED:
         return _Outcome(current, reauth_reason="reauthentication_required")
     if not needs_refresh(current):
@@ -166,6 +182,14 @@ def _on_rejected_grant(
     if latest.refresh_token and latest.refresh_token != used.refresh_token:
         row.extra_data = latest_data
         return _Outcome(latest)
+    if CredentialEvent.objects.filter(
+        association_id=row.pk,
+        kind=CredentialEvent.Kind.REFRESH_FAILED,
+        detail__endswith=_in_doubt_marker(used.refresh_token),
+    ).exists():
+        # An earlier refresh with this very token never got its answer: the provider most
+        # likely rotated then, and the new tokens were lost in transit.
+        return _mark_reauth(row, used, RESPONSE_LOST)
     return _mark_reauth(row, used, str(error.provider_code or error.code))
 
 
@@ -181,4 +205,34 @@ def _failed(row: UserSocialAuth, current: Credentials, cause: str, error: Except
     logger.warning("Refreshing association %s (%s) failed: %s", row.pk, row.provider, cause)
     failure = RefreshFailed(row.provider, row.uid, cause)
     failure.__cause__ = error
-    return _Outcome(current, failure=failure)
+    detail = cause
+    if _answer_lost(error):
+        # The request may have reached the provider, which may then have rotated the refresh
+        # token. The history remembers which token was spent in doubt, so that a following
+        # invalid_grant can be told apart (the stored credentials stay byte-for-byte).
+        detail = f"{cause}; {_in_doubt_marker(current.refresh_token)}"
+    return _Outcome(current, failure=failure, failure_detail=detail)
+
+
+def _in_doubt_marker(refresh_token: str | None) -> str:
+    return f"answer lost, refresh token fp {fingerprint(refresh_token)}"
+
+
+def _answer_lost(error: BaseException) -> bool:
+    """Return True when the token request was sent but its answer never arrived.
+
+    social-core wraps requests' exceptions; the original is the chain's __cause__. A connect
+    timeout or a refused connection never reached the provider, so nothing is in doubt.
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, requests.ConnectTimeout):
+            return False
+        if isinstance(seen, (requests.ReadTimeout, requests.exceptions.ChunkedEncodingError)):
+            return True
+        if isinstance(seen, requests.ConnectionError) and isinstance(
+            seen.args[0] if seen.args else None, urllib3.exceptions.ProtocolError
+        ):
+            return True  # the connection dropped after the request went out
+        seen = seen.__cause__
+    return False

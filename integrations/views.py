@@ -9,19 +9,35 @@ from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 from social_django.models import UserSocialAuth
 
 from integrations.approval import check_again
-from integrations.exceptions import CustodianError, ReauthRequired, RefreshFailed
-from integrations.providers import provider_title
+from integrations.exceptions import (
+    CredentialsUnreadable,
+    CustodianError,
+    ProviderNotOffered,
+    ReauthRequired,
+    RefreshFailed,
+)
+from integrations.middleware import MESSAGES
+from integrations.providers import is_offered, provider_title
+from integrations.revocation import disconnect_without_revocation
 from integrations.selectors import connections_of
 from integrations.sessions import get_session
 
 # What "Try it" calls for each provider: a harmless identity endpoint.
 TRY_IT_PATH = "/ping/whoami"
+NOT_OFFERED = (
+    "This site no longer offers {provider}, so this connection cannot be used. "
+    "You can disconnect it."
+)
+UNREADABLE = (
+    "The stored {provider} credentials can no longer be read (the site's keys changed). "
+    "Please reconnect to replace them."
+)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -59,6 +75,12 @@ def check_approval(request: HttpRequest, association_id: int) -> HttpResponse:
     title = provider_title(association.provider)
     try:
         approved = check_again(association)
+    except ProviderNotOffered:
+        messages.error(request, NOT_OFFERED.format(provider=title))
+        return redirect("connections")
+    except CredentialsUnreadable:
+        messages.error(request, UNREADABLE.format(provider=title))
+        return redirect("connections")
     except ReauthRequired:
         messages.error(request, f"The {title} connection has ended; please reconnect it.")
         return redirect("connections")
@@ -87,6 +109,12 @@ def try_it(request: HttpRequest, association_id: int) -> HttpResponse:
         response = get_session(request.user, association.provider, uid=association.uid).get(
             TRY_IT_PATH
         )
+    except ProviderNotOffered:
+        messages.error(request, NOT_OFFERED.format(provider=title))
+        return redirect("connections")
+    except CredentialsUnreadable:
+        messages.error(request, UNREADABLE.format(provider=title))
+        return redirect("connections")
     except ReauthRequired:
         messages.error(request, f"{title} no longer accepts this connection: please reconnect.")
         return redirect("connections")
@@ -131,16 +159,40 @@ def _is_only_login(user, association: UserSocialAuth) -> bool:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def confirm_disconnect(request: HttpRequest, association_id: int) -> HttpResponse:
-    """Ask before disconnecting; the form posts to social-auth's disconnect endpoint."""
+    """Ask before disconnecting; the form posts to social-auth's disconnect endpoint.
+
+    A provider removed from the settings has no backend, so social-auth cannot disconnect
+    it: the form then posts here, and the association is removed without revocation.
+    """
     association = _own_association(request, association_id)
+    offered = is_offered(association.provider)
+    only_login = _is_only_login(request.user, association)
+    title = provider_title(association.provider)
+    if request.method == "POST":
+        if offered:
+            return HttpResponseNotAllowed(["GET"])
+        if only_login:
+            messages.error(request, MESSAGES["disconnect_disallowed"].format(provider=title))
+            return redirect("connections")
+        disconnect_without_revocation(
+            association, actor=request.user, detail="provider no longer offered; not revoked"
+        )
+        messages.success(
+            request,
+            f"{title} account {association.uid} was disconnected here. {title} is no longer "
+            "offered, so the access you gave could not be revoked there.",
+        )
+        return redirect("connections")
     return render(
         request,
         "integrations/confirm_disconnect.html",
         {
             "association": association,
-            "title": provider_title(association.provider),
+            "title": title,
             "display_name": association.extra_data.get("display_name") or association.uid,
-            "only_login": _is_only_login(request.user, association),
+            "only_login": only_login,
+            "offered": offered,
         },
     )

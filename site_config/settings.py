@@ -15,7 +15,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from site_config.env import BASE_DIR, env_bool, env_int, env_json, env_list, env_str
-from site_config.keys import derive_development_key
+from site_config.keys import check_fernet_keys, derive_development_key
 from site_config.providers import demo_provider_declaration
 
 DEBUG = env_bool("DEBUG", True)
@@ -78,20 +78,23 @@ TEMPLATES = [
 # transaction takes the write lock at BEGIN ("IMMEDIATE"), which serializes token refreshes
 # the way SELECT ... FOR UPDATE does on PostgreSQL.
 _SQLITE_PATH = env_str("SQLITE_PATH", str(BASE_DIR / "custodian.sqlite3"))
+# A refresh holds SQLite's write lock while it waits for the provider (up to
+# CUSTODIAN_REFRESH_TIMEOUT): other writers wait longer than that rather than fail.
+_SQLITE_LOCK_WAIT = float(env_str("CUSTODIAN_REFRESH_TIMEOUT", "60")) + 30
 _SQLITE_TEST_DEFAULT = str(Path(tempfile.gettempdir()) / f"custodian-test-{os.getpid()}.sqlite3")
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         DATABASES["default"].setdefault("OPTIONS", {}).update(
-            {"transaction_mode": "IMMEDIATE", "timeout": 30}
+            {"transaction_mode": "IMMEDIATE", "timeout": _SQLITE_LOCK_WAIT}
         )
 else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": _SQLITE_PATH,
-            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30},
+            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": _SQLITE_LOCK_WAIT},
             # A file, not the in-memory default: threads in tests need real connections.
             # One per test process, so two test runs on one machine never share a database.
             "TEST": {"NAME": env_str("SQLITE_TEST_PATH", _SQLITE_TEST_DEFAULT)},
@@ -171,6 +174,7 @@ CUSTODIAN_PROVIDERS.update(_DECLARED)
 # --- Encryption of tokens at rest (integrations/crypto.py) ---------------------------------
 # Comma-separated Fernet keys: the first encrypts, all decrypt (rotate_encryption_keys).
 CUSTODIAN_ENCRYPTION_KEYS = env_list("CUSTODIAN_ENCRYPTION_KEYS")
+check_fernet_keys(CUSTODIAN_ENCRYPTION_KEYS)
 # True when the key was derived from SECRET_KEY (development only; a system check warns).
 CUSTODIAN_ENCRYPTION_KEY_DERIVED = not CUSTODIAN_ENCRYPTION_KEYS
 if CUSTODIAN_ENCRYPTION_KEY_DERIVED:
@@ -180,7 +184,10 @@ if CUSTODIAN_ENCRYPTION_KEY_DERIVED:
 
 # --- Sessions and refresh (integrations/) ----------------------------------------------------
 CUSTODIAN_REFRESH_LEEWAY = env_int("CUSTODIAN_REFRESH_LEEWAY", 60)  # seconds before expiry
-CUSTODIAN_HTTP_TIMEOUT = float(env_str("CUSTODIAN_HTTP_TIMEOUT", "10"))  # seconds per request
+CUSTODIAN_HTTP_TIMEOUT = float(env_str("CUSTODIAN_HTTP_TIMEOUT", "10"))  # seconds per API request
+# Seconds a token call (login exchange, refresh, revocation) may take. Long on purpose: a
+# refresh abandoned after the provider rotated loses the grant (integrations/strategy.py).
+CUSTODIAN_REFRESH_TIMEOUT = float(env_str("CUSTODIAN_REFRESH_TIMEOUT", "60"))
 
 # --- Background refresh (manage.py refresh_tokens, integrations/tasks.py) --------------------
 # Refresh tokens expiring within this many seconds (the command's --within default too).
@@ -248,7 +255,8 @@ SOCIAL_AUTH_RAISE_EXCEPTIONS = False
 SOCIAL_AUTH_LOGIN_REDIRECT_URL = "/connections/"
 SOCIAL_AUTH_NEW_ASSOCIATION_REDIRECT_URL = "/connections/"
 SOCIAL_AUTH_DISCONNECT_REDIRECT_URL = "/connections/"
-SOCIAL_AUTH_REQUESTS_TIMEOUT = CUSTODIAN_HTTP_TIMEOUT
+# Runs the pipeline in one transaction; token calls use CUSTODIAN_REFRESH_TIMEOUT.
+SOCIAL_AUTH_STRATEGY = "integrations.strategy.CustodianStrategy"
 SOCIAL_AUTH_REDIRECT_IS_HTTPS = env_bool("SOCIAL_AUTH_REDIRECT_IS_HTTPS", not DEBUG)
 
 SOCIAL_AUTH_PIPELINE = (

@@ -1,0 +1,35 @@
+"""Custodian's Python Social Auth strategy (``SOCIAL_AUTH_STRATEGY``).
+
+Two things every backend gets from it, stock or ours, with no change to the backend:
+
+- **A login that fails changes nothing.** The pipeline creates the user, links the account and
+  stores the tokens in several steps; a later step (or the provider, asked from a step) can
+  still fail. The whole pipeline runs in one transaction, so a failure rolls back the user,
+  the association, its credential state and its history together.
+- **Token calls get their own timeout.** A rotating provider that answers a refresh after
+  the client gave up has already spent the old refresh token, and the new one is lost: the
+  grant dies. social-core sends every provider call with ``REQUESTS_TIMEOUT``; unless a site
+  sets ``SOCIAL_AUTH_REQUESTS_TIMEOUT`` itself, that is ``CUSTODIAN_REFRESH_TIMEOUT`` (60 s
+  by default), not the short timeout of API calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from social_django.strategy import DjangoStrategy
+
+
+class CustodianStrategy(DjangoStrategy):
+    """Django's strategy, with the pipeline in one transaction and the token-call timeout."""
+
+    def authenticate(self, backend: Any, **kwargs: Any) -> Any:
+        with transaction.atomic():
+            return super().authenticate(backend, **kwargs)
+
+    def get_setting(self, name: str) -> Any:
+        if name == "SOCIAL_AUTH_REQUESTS_TIMEOUT" and not hasattr(settings, name):
+            return settings.CUSTODIAN_REFRESH_TIMEOUT
+        return super().get_setting(name)
