@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -551,7 +552,7 @@ class AssociationAdmin(UserSocialAuthOption):
             "form_action": form_action,
             "cancel_url": cancel_url,
             "via_action": via_action,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "media": self.media,
         }
         return TemplateResponse(request, "admin/custodian/revoke_confirmation.html", context)
