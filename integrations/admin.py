@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -36,6 +37,7 @@ from social_django.models import UserSocialAuth
 from social_django.utils import load_backend, load_strategy
 
 from integrations import crypto, health
+from integrations.admin_connect_policy import may_connect_for
 from integrations.events import record_event
 from integrations.revocation import record_revocation, revoke_at_provider
 from integrations.exceptions import ReauthRequired, RefreshFailed
@@ -205,7 +207,8 @@ class ConnectForm(forms.Form):
         queryset=User.objects.all(),
         to_field_name="username",
         widget=forms.TextInput(attrs={"autocomplete": "off", "size": 30}),
-        help_text="Username of the user the provider account is linked to.",
+        help_text="Username of the user the provider account is linked to. For someone else, "
+        "you need the right to change users, and they may hold no rights you lack.",
         error_messages={"invalid_choice": "There is no user with that username."},
     )
 
@@ -551,7 +554,7 @@ class AssociationAdmin(UserSocialAuthOption):
             "form_action": form_action,
             "cancel_url": cancel_url,
             "via_action": via_action,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "media": self.media,
         }
         return TemplateResponse(request, "admin/custodian/revoke_confirmation.html", context)
@@ -595,9 +598,12 @@ class AssociationAdmin(UserSocialAuthOption):
         if request.method == "POST":
             form = ConnectForm(request.POST, providers=providers)
             if form.is_valid():
-                return self._begin_connect(
-                    request, form.cleaned_data["provider"], form.cleaned_data["user"]
-                )
+                target = form.cleaned_data["user"]
+                reason = may_connect_for(request.user, target)
+                if reason is None:
+                    return self._begin_connect(request, form.cleaned_data["provider"], target)
+                self._refuse_connect(request, target, reason, stage="form")
+                form.add_error("user", f"You may not connect an account for {target}: {reason}.")
         else:
             form = ConnectForm(initial={"user": request.user.get_username()}, providers=providers)
         callbacks = [
@@ -676,6 +682,17 @@ class AssociationAdmin(UserSocialAuthOption):
         if user is None:
             messages.error(request, "The user chosen for this connection no longer exists.")
             return HttpResponseRedirect(add_url)
+        # Again, before any code is exchanged: the target's rights may have grown since the
+        # form was sent, and the pending entry is only as trustworthy as the session.
+        reason = may_connect_for(request.user, user)
+        if reason is not None:
+            self._refuse_connect(request, user, reason, stage="callback")
+            messages.error(
+                request,
+                f"Connecting {title} refused: you may not connect an account for {user}: "
+                f"{reason}. Nothing was connected.",
+            )
+            return HttpResponseRedirect(add_url)
         try:
             backend_obj = self._backend(request, backend)
             # The same pipeline as a user linking an account while logged in: state and PKCE
@@ -703,10 +720,28 @@ class AssociationAdmin(UserSocialAuthOption):
             )
             return HttpResponseRedirect(add_url)
         self.log_addition(
-            request, association, f"Connected {title} account {association.uid} from the admin."
+            request,
+            association,
+            f"Connected {title} account {association.uid} for user {user} (id {user.pk}) "
+            "from the admin.",
         )
         messages.success(request, f"Connected {title} account {association.uid} to {user}.")
         return HttpResponseRedirect(reverse(self._url_name("change"), args=[association.pk]))
+
+    def _refuse_connect(
+        self, request: HttpRequest, target: User, reason: str, *, stage: str
+    ) -> None:
+        """Leave a trace of a refused connection: an attempt to connect for someone one may
+        not is what an escalation looks like, so it goes to the log and the target's history."""
+        logger.warning(
+            "Admin connect refused at the %s: admin user %s may not connect an account for "
+            "user %s: %s",
+            stage,
+            request.user.pk,
+            target.pk,
+            reason,
+        )
+        self.log_change(request, target, f"Refused: connect an account for this user ({reason}).")
 
     def _backend(self, request: HttpRequest, provider: str):
         callback = reverse(self._url_name("connect_complete"), args=[provider])

@@ -20,11 +20,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from social_django.models import UserSocialAuth
 
-from integrations.admin import AssociationAdmin
+from integrations.admin import PENDING_SESSION_KEY, AssociationAdmin
 from integrations.events import record_event
 from integrations.models import CredentialEvent
 from integrations.tokens import fingerprint, read_credentials, store_token_response
-from tests.conftest import raw_extra_data
+from tests.conftest import connect, raw_extra_data
 
 pytestmark = pytest.mark.django_db
 
@@ -626,3 +626,238 @@ def test_prune_runs_daily_from_celery_beat(settings, django_user_model, connecte
     )
     prune_credential_events()
     assert not CredentialEvent.objects.filter(pk=old.pk).exists()
+
+
+# --- Connecting for another user: no escalation -----------------------------------------------
+
+REFUSED = "Refused: connect an account for this user"
+
+
+def grant(user, *perms: str) -> None:
+    """Give `user` the permissions named "app_label.codename"."""
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    """`staff_user(name, *perms)`: a staff user with exactly those permissions, and a client
+    logged in as them."""
+
+    def _make(username: str, *perms: str):
+        user = django_user_model.objects.create_user(
+            username, password="a-long-password-1", is_staff=True
+        )
+        grant(user, *perms)
+        client = Client()
+        client.force_login(user)
+        return user, client
+
+    return _make
+
+
+@pytest.fixture
+def root(django_user_model):
+    """A superuser other than the test's admin: the prize of an escalation."""
+    return django_user_model.objects.create_superuser("root", password="a-long-password-1")
+
+
+def assert_refused_and_recorded(caplog, admin, target, stage: str) -> None:
+    """One WARNING naming both ids, and one admin-log entry against the target user."""
+    records = [
+        record
+        for record in caplog.records
+        if record.name == "integrations.admin"
+        and record.levelname == "WARNING"
+        and "refused" in record.getMessage()
+    ]
+    assert len(records) == 1, [record.getMessage() for record in records]
+    message = records[0].getMessage()
+    assert f"at the {stage}" in message
+    assert f"admin user {admin.pk} " in message and f"for user {target.pk}:" in message
+    entries = LogEntry.objects.filter(
+        user=admin,
+        action_flag=CHANGE,
+        content_type__app_label="integrations",
+        content_type__model="user",
+        object_id=str(target.pk),
+    )
+    assert entries.count() == 1
+    assert entries.get().change_message.startswith(REFUSED)
+
+
+def assert_nothing_connected(client: Client, users_before: int, django_user_model) -> None:
+    assert not UserSocialAuth.objects.exists()
+    assert not CredentialEvent.objects.exists()
+    assert django_user_model.objects.count() == users_before
+    assert not client.session.get(PENDING_SESSION_KEY)
+
+
+ADDER = ("social_django.add_usersocialauth", "social_django.view_usersocialauth")
+USER_CHANGER = (*ADDER, "integrations.change_user", "integrations.view_user")
+
+
+@pytest.mark.parametrize("target", ["superuser", "ordinary user"])
+def test_adder_without_change_user_may_not_connect_for_others(
+    staff_user, root, django_user_model, provider, caplog, target
+):
+    mallory, client = staff_user("mallory", *ADDER)
+    victim = root if target == "superuser" else django_user_model.objects.create_user("bob")
+    users_before = django_user_model.objects.count()
+
+    response = client.post(ADD_URL, {"provider": "demo", "user": victim.username})
+
+    assert response.status_code == 200  # the form again, not the provider
+    page = response.content.decode()
+    assert f"You may not connect an account for {victim.username}: " in page
+    assert "requires the permission to change users" in page
+    assert provider.stats()["token_calls"]["authorization_code"] == 0
+    assert_nothing_connected(client, users_before, django_user_model)
+    assert_refused_and_recorded(caplog, mallory, victim, "form")
+
+
+def test_connecting_for_oneself_needs_only_the_add_permission(staff_user, provider):
+    mallory, client = staff_user("mallory", *ADDER)
+    authorize = start_connect(client, provider, "demo", "mallory")
+    callback = urlsplit(provider.authorize(authorize, username="carol"))
+
+    client.get(f"{callback.path}?{callback.query}")
+
+    assert UserSocialAuth.objects.get(uid="user_carol").user == mallory
+
+
+def test_target_with_a_permission_the_admin_lacks_is_refused(
+    staff_user, django_user_model, caplog
+):
+    admin, client = staff_user("helpdesk", *USER_CHANGER)
+    target = django_user_model.objects.create_user("dora")
+    grant(target, "integrations.delete_user")
+
+    response = client.post(ADD_URL, {"provider": "demo", "user": "dora"})
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert (
+        "You may not connect an account for dora: they have permissions you do not have "
+        "(integrations.delete_user)" in page
+    )
+    assert not UserSocialAuth.objects.exists()
+    assert_refused_and_recorded(caplog, admin, target, "form")
+
+
+def test_user_changer_may_not_connect_for_a_superuser(staff_user, django_user_model, caplog):
+    admin, client = staff_user("helpdesk", *USER_CHANGER)
+    target = django_user_model.objects.create_superuser("dora")
+
+    response = client.post(ADD_URL, {"provider": "demo", "user": "dora"})
+
+    assert response.status_code == 200
+    assert "they are a superuser and you are not" in response.content.decode()
+    assert_refused_and_recorded(caplog, admin, target, "form")
+
+
+def test_user_changer_may_connect_for_a_user_with_fewer_rights(
+    staff_user, django_user_model, provider
+):
+    admin, client = staff_user("helpdesk", *USER_CHANGER)
+    target = django_user_model.objects.create_user("dora")
+    grant(target, "social_django.view_usersocialauth")
+
+    authorize = start_connect(client, provider, "demo", "dora")
+    callback = urlsplit(provider.authorize(authorize, username="alice"))
+    response = client.get(f"{callback.path}?{callback.query}")
+
+    association = UserSocialAuth.objects.get(provider="demo", uid="user_alice")
+    assert association.user == target
+    assert response.status_code == 302 and response["Location"] == change_url(association)
+    assert client.session["_auth_user_id"] == str(admin.pk)
+    entry = LogEntry.objects.get(object_id=str(association.pk), action_flag=ADDITION)
+    assert entry.user == admin
+    assert f"for user dora (id {target.pk})" in entry.change_message
+    assert not LogEntry.objects.filter(change_message__startswith=REFUSED).exists()
+
+
+def test_superuser_may_connect_for_another_superuser(admin_client, root, provider):
+    authorize = start_connect(admin_client, provider, "demo", "root")
+    callback = urlsplit(provider.authorize(authorize, username="alice"))
+    response = admin_client.get(f"{callback.path}?{callback.query}")
+
+    association = UserSocialAuth.objects.get(provider="demo", uid="user_alice")
+    assert association.user == root
+    assert response["Location"] == change_url(association)
+    assert "for user root" in LogEntry.objects.get(action_flag=ADDITION).change_message
+
+
+@pytest.mark.parametrize("tampering", ["target_promoted", "session_edited"])
+def test_callback_checks_again(
+    staff_user, django_user_model, root, provider, caplog, tampering
+):
+    admin, client = staff_user("helpdesk", *USER_CHANGER)
+    target = django_user_model.objects.create_user("dora")
+    users_before = django_user_model.objects.count()
+    authorize = start_connect(client, provider, "demo", "dora")
+    callback = urlsplit(provider.authorize(authorize, username="carol"))
+    if tampering == "target_promoted":
+        target.is_superuser = True
+        target.save()
+        refused_for = target
+    else:
+        session = client.session
+        pending = session[PENDING_SESSION_KEY]
+        for entry in pending.values():
+            entry["user_id"] = root.pk
+        session[PENDING_SESSION_KEY] = pending
+        session.save()
+        refused_for = root
+    caplog.clear()
+
+    response = client.get(f"{callback.path}?{callback.query}")
+
+    assert response.status_code == 302 and response["Location"] == ADD_URL
+    message = texts(response)[0]
+    assert f"you may not connect an account for {refused_for.username}" in message
+    assert "they are a superuser and you are not" in message
+    assert "Nothing was connected" in message
+    assert provider.stats()["token_calls"]["authorization_code"] == 0  # the code was not used
+    assert_nothing_connected(client, users_before, django_user_model)
+    assert_refused_and_recorded(caplog, admin, refused_for, "callback")
+
+
+def test_the_escalation_through_log_in_with_demo_fails(
+    staff_user, django_user_model, root, provider, caplog
+):
+    """Mallory may add associations only. She tries to link her own provider account (carol)
+    to root, by the form and by editing her session, then logs in with it."""
+    mallory, attacker = staff_user("mallory", *ADDER)
+    provider.add_redirect_uri("custodian-demo", callback_url("demo"))
+
+    def follow(location: str) -> None:
+        callback = urlsplit(provider.authorize(location, username="carol"))
+        attacker.get(f"{callback.path}?{callback.query}")
+
+    # 1. The form, naming root.
+    response = attacker.post(ADD_URL, {"provider": "demo", "user": "root"})
+    if response.status_code == 302:
+        follow(response["Location"])
+    # 2. The form for herself, then the pending entry pointed at root.
+    response = attacker.post(ADD_URL, {"provider": "demo", "user": "mallory"})
+    session = attacker.session
+    for entry in session[PENDING_SESSION_KEY].values():
+        entry["user_id"] = root.pk
+    session.save()
+    follow(response["Location"])
+
+    # 3. "Log in with demo" as carol, in a fresh browser.
+    browser = Client()
+    login = connect(browser, provider, "demo", username="carol")
+
+    assert login.status_code == 302
+    logged_in = django_user_model.objects.get(pk=browser.session["_auth_user_id"])
+    assert logged_in != root and not logged_in.is_superuser and not logged_in.is_staff
+    assert not UserSocialAuth.objects.filter(user=root).exists()
+    refusals = LogEntry.objects.filter(user=mallory, object_id=str(root.pk))
+    assert refusals.count() == 2
+    assert all(entry.change_message.startswith(REFUSED) for entry in refusals)

@@ -1,0 +1,59 @@
+"""Who may connect a provider account for whom from the admin.
+
+Connecting a provider account to a user lets whoever holds that provider account log in as
+that user. So connecting one for someone else is as strong as changing that user (setting
+their password), and must never hand an admin more rights than they already hold. The rule is
+kept here, apart from the admin views, so it can be tested on its own and reused.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+ADD_ASSOCIATION = "social_django.add_usersocialauth"
+CHANGE_USER = "integrations.change_user"
+# How many of the target's extra permissions a refusal names; the rest are counted.
+NAMED_PERMISSIONS = 3
+
+
+def _effective_permissions(user: Any) -> set[str]:
+    """The user's permissions as if active: Django reports none for an inactive user, but
+    reactivating them later must not turn a harmless connection into an escalation."""
+    if user.is_active:
+        return user.get_all_permissions()
+    shadow = copy.copy(user)
+    shadow.is_active = True
+    for cache in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
+        shadow.__dict__.pop(cache, None)
+    return shadow.get_all_permissions()
+
+
+def may_connect_for(admin_user: Any, target: Any) -> str | None:
+    """Return why `admin_user` may not connect a provider account for `target`, or None.
+
+    For oneself the add permission on associations is enough. For anyone else the admin also
+    needs the right to change users, and the target may hold no more rights than the admin:
+    not superuser (unless the admin is), not staff (unless the admin is), and no permission
+    the admin lacks. The reasons never name what the admin could not already see.
+    """
+    if not admin_user.is_active or not admin_user.has_perm(ADD_ASSOCIATION):
+        return "you may not add social associations"
+    if target.pk == admin_user.pk:
+        return None
+    if admin_user.is_superuser:
+        return None
+    # Checked first, so an admin who cannot manage users learns nothing about the target.
+    if not admin_user.has_perm(CHANGE_USER):
+        return "connecting an account for another user requires the permission to change users"
+    if target.is_superuser:
+        return "they are a superuser and you are not"
+    if target.is_staff and not admin_user.is_staff:
+        return "they are staff and you are not"
+    missing = sorted(_effective_permissions(target) - admin_user.get_all_permissions())
+    if missing:
+        named = ", ".join(missing[:NAMED_PERMISSIONS])
+        more = len(missing) - NAMED_PERMISSIONS
+        extra = f" and {more} more" if more > 0 else ""
+        return f"they have permissions you do not have ({named}{extra})"
+    return None
