@@ -26,6 +26,13 @@ class CustodianBackend:
     def api_base_url(self) -> str:
         raise NotImplementedError(f"{type(self).__name__} must say where its API lives")
 
+    def api_hosts(self) -> tuple[str, ...]:
+        """Other origins (``https://files.example.com``) the token may be sent to.
+
+        ``get_session`` sends the token to the API base's origin and these, nowhere else.
+        """
+        return ()
+
     @classmethod
     def is_configured(cls) -> bool:
         raise NotImplementedError(f"{cls.__name__} must say whether it has a client id")

@@ -22,6 +22,7 @@ reconfigured site) take effect without reloading backends.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,8 @@ class ProviderDeclaration:
     client_secret: str = ""
     # "client_secret_post" (credentials in the form body) or "client_secret_basic".
     token_auth: str = "client_secret_post"
+    # Other origins ("https://content.example.com") get_session may send the token to.
+    api_hosts: list[str] = field(default_factory=list)
 
     @classmethod
     def from_settings(cls, name: str) -> ProviderDeclaration:
@@ -98,7 +101,32 @@ class ProviderDeclaration:
                 f"CUSTODIAN_PROVIDERS[{name!r}]['token_auth'] must be client_secret_post "
                 "or client_secret_basic"
             )
+        hosts = raw.get("api_hosts", [])
+        if not isinstance(hosts, list) or not all(_is_origin(host) for host in hosts):
+            raise ImproperlyConfigured(
+                f"CUSTODIAN_PROVIDERS[{name!r}]['api_hosts'] must be a list of origins such as "
+                "\"https://files.example.com\" (scheme and host, optionally a port; no path)"
+            )
         return cls(name=name, **raw)
+
+
+def _is_origin(value: object) -> bool:
+    """Return whether `value` is exactly scheme://host[:port] (lower-case http or https)."""
+    if not isinstance(value, str) or any(ord(char) <= 0x20 or char in "\\@%" for char in value):
+        return False
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 -- raises on a port that is not a number
+    except ValueError:
+        return False
+    return (
+        value.startswith(("http://", "https://"))
+        and bool(parts.hostname)
+        and not (parts.hostname or "").endswith(".")
+        and parts.path in ("", "/")
+        and not parts.query
+        and not parts.fragment
+    )
 
 
 class DeclaredOAuth2(CustodianBackend, BaseOAuth2PKCE):
@@ -151,6 +179,9 @@ class DeclaredOAuth2(CustodianBackend, BaseOAuth2PKCE):
 
     def api_base_url(self) -> str:
         return self.declaration.api_base_url.rstrip("/")
+
+    def api_hosts(self) -> tuple[str, ...]:
+        return tuple(self.declaration.api_hosts)
 
     def authorization_url(self) -> str:
         return self.declaration.authorization_url

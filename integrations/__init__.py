@@ -23,6 +23,7 @@ _EXPORTS = {
     "AwaitingApproval": "integrations.exceptions",
     "CredentialsUnreadable": "integrations.exceptions",
     "ProviderNotOffered": "integrations.exceptions",
+    "ForeignHostRefused": "integrations.exceptions",
     "connection_approved": "integrations.signals",
     "credentials_refreshed": "integrations.signals",
     "reauth_required": "integrations.signals",

@@ -89,3 +89,16 @@ class ProviderNotOffered(CustodianError):
     def __init__(self, provider: str) -> None:
         self.provider = provider
         super().__init__(f"The {provider} provider is no longer offered on this site")
+
+
+class ForeignHostRefused(CustodianError, ValueError):
+    """A request through get_session would have taken the token to a host that may not have it.
+
+    Only the provider's API base and the hosts it declares (`api_hosts`) receive its token;
+    ambiguous URLs (control characters, backslashes, user info...) are refused too. Nothing
+    was sent. The message names the host, never the URL's path or query.
+    """
+
+    def __init__(self, provider: str, why: str) -> None:
+        self.provider = provider
+        super().__init__(f"Refusing to send the {provider} token to that URL: {why}")

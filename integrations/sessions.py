@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.conf import settings
@@ -14,10 +13,12 @@ from integrations import clock, crypto
 from integrations.exceptions import (
     AwaitingApproval,
     CredentialsUnreadable,
+    ForeignHostRefused,
     MultipleAccounts,
     NotConnected,
     ReauthRequired,
 )
+from integrations.origins import OriginGuard, UnsafeURL
 from integrations.providers import backend_instance
 from integrations.token_refresh import refresh_after_rejection, refresh_if_due
 from integrations.tokens import Credentials, Status, read_credentials
@@ -32,8 +33,10 @@ class ProviderSession(requests.Session):
 
     Relative URLs resolve against the provider's API base; each request carries the current
     access token, refreshed first when it expires within the leeway; a 401 triggers one
-    refresh and one retry. Absolute URLs to other hosts are refused, so the token never
-    leaves for a host it was not issued for.
+    refresh and one retry. The token goes only to the API base's origin and the provider's
+    declared `api_hosts`: other URLs raise ForeignHostRefused before anything is sent, a
+    redirect elsewhere loses the Authorization header, and a 401 from elsewhere never
+    triggers a refresh.
     """
 
     def __init__(
@@ -43,10 +46,12 @@ class ProviderSession(requests.Session):
         base_url: str,
         timeout: float,
         leeway: float,
+        api_hosts: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
         self.association = association
-        self.base_url = base_url.rstrip("/") + "/"
+        self.guard = OriginGuard(base_url, api_hosts)
+        self.base_url = self.guard.base_url
         self.timeout = timeout
         self.leeway = leeway
         self._credentials: Credentials = read_credentials(association.extra_data or {})
@@ -68,7 +73,12 @@ class ProviderSession(requests.Session):
         kwargs.setdefault("timeout", self.timeout)
         credentials = self._fresh_credentials()
         response = self._send(credentials, method, full_url, *args, **kwargs)
-        if response.status_code != 401 or not _replayable(kwargs):
+        if (
+            response.status_code != 401
+            or not _replayable(kwargs)
+            # A 401 from a host the request was redirected to says nothing about our token.
+            or not self.guard.allows(response.url)
+        ):
             return response
         response.close()
         self._credentials = refresh_after_rejection(
@@ -87,16 +97,21 @@ class ProviderSession(requests.Session):
         headers["Authorization"] = f"Bearer {credentials.access_token}"
         return super().request(method, url, *args, headers=headers, **kwargs)
 
+    def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
+        """On a redirect, keep the token only when the next hop is one of the provider's hosts.
+
+        requests already drops it on a change of host; this also drops it on a change to a
+        host that requests would consider the same (another scheme or port on it).
+        """
+        super().rebuild_auth(prepared_request, response)
+        if not self.guard.allows(prepared_request.url):
+            prepared_request.headers.pop("Authorization", None)
+
     def _resolve(self, url: str) -> str:
-        if not urlsplit(url).scheme:
-            return urljoin(self.base_url, url.lstrip("/"))
-        base, target = urlsplit(self.base_url), urlsplit(url)
-        if (target.scheme, target.netloc) != (base.scheme, base.netloc):
-            raise ValueError(
-                f"Refusing to send the {self.association.provider} token to {target.netloc}: "
-                f"only {base.netloc} may receive it"
-            )
-        return url
+        try:
+            return self.guard.resolve(url)
+        except UnsafeURL as error:
+            raise ForeignHostRefused(self.association.provider, str(error)) from None
 
 
 def _replayable(kwargs: dict[str, Any]) -> bool:
@@ -138,15 +153,18 @@ def get_session(user: Any, provider: str, uid: str | None = None) -> ProviderSes
     Raises NotConnected (no such account), MultipleAccounts (several, and no uid),
     ReauthRequired (the user must reconnect; CredentialsUnreadable when the stored tokens
     cannot be decrypted), AwaitingApproval (the user must approve access in the provider's
-    app first) or ProviderNotOffered (the provider was removed from the settings). Refresh failures surface from the requests
-    as ReauthRequired or RefreshFailed.
+    app first) or ProviderNotOffered (the provider was removed from the settings). Requests
+    raise ReauthRequired or RefreshFailed when a refresh fails, and ForeignHostRefused for a
+    URL outside the provider's hosts.
     """
     association = get_association(user, provider, uid)
+    backend = backend_instance(provider)
     return ProviderSession(
         association,
-        base_url=backend_instance(provider).api_base_url(),
+        base_url=backend.api_base_url(),
         timeout=settings.CUSTODIAN_HTTP_TIMEOUT,
         leeway=settings.CUSTODIAN_REFRESH_LEEWAY,
+        api_hosts=tuple(getattr(backend, "api_hosts", lambda: ())()),
     )
 
 

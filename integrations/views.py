@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import requests
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
@@ -118,7 +119,8 @@ def try_it(request: HttpRequest, association_id: int) -> HttpResponse:
     except ReauthRequired:
         messages.error(request, f"{title} no longer accepts this connection: please reconnect.")
         return redirect("connections")
-    except RefreshFailed:
+    except (RefreshFailed, requests.RequestException):
+        # The token call or the API call itself: the provider is down, slow or unreachable.
         messages.error(request, f"{title} is not answering right now; please try again later.")
         return redirect("connections")
     except CustodianError as error:
