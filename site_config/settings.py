@@ -1,8 +1,10 @@
 """Django settings for Custodian.
 
 Every value that differs between machines comes from the environment (or a `.env` file at the
-repository root, read by `site_config.env`). The defaults are safe for development: SQLite,
-DEBUG on, the offline demo provider declared.
+repository root, read by `site_config.env`). The defaults fail closed: DEBUG is off unless the
+environment turns it on (`make run`, `make test` and `.env.example` do), and with DEBUG off the
+site refuses to start without SECRET_KEY and CUSTODIAN_ENCRYPTION_KEYS. With DEBUG on: SQLite,
+a development key, the offline demo provider declared.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from site_config.env import BASE_DIR, env_bool, env_int, env_json, env_list, env
 from site_config.keys import check_fernet_keys, derive_development_key
 from site_config.providers import demo_provider_declaration
 
-DEBUG = env_bool("DEBUG", True)
+# Off unless asked for: a forgotten variable in production must not mean debug pages and a
+# development key. manage.py, wsgi.py and asgi.py turn the errors below into one line.
+DEBUG = env_bool("DEBUG", False)
 _DEV_SECRET_KEY = "dev-insecure-custodian-secret-key-change-me-in-production"
 SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET_KEY if DEBUG else "")
 if not SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (see .env.example)")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -179,7 +183,9 @@ check_fernet_keys(CUSTODIAN_ENCRYPTION_KEYS)
 CUSTODIAN_ENCRYPTION_KEY_DERIVED = not CUSTODIAN_ENCRYPTION_KEYS
 if CUSTODIAN_ENCRYPTION_KEY_DERIVED:
     if not DEBUG:
-        raise ImproperlyConfigured("CUSTODIAN_ENCRYPTION_KEYS must be set when DEBUG is off")
+        raise ImproperlyConfigured(
+            "CUSTODIAN_ENCRYPTION_KEYS must be set when DEBUG is off (see .env.example)"
+        )
     CUSTODIAN_ENCRYPTION_KEYS = [derive_development_key(SECRET_KEY)]
 
 # --- Sessions and refresh (integrations/) ----------------------------------------------------
