@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from site_config.env import BASE_DIR, env_bool, env_int, env_json, env_list, env_str
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "csp",
     "social_django",
     "integrations",
 ]
@@ -45,6 +47,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Content-Security-Policy on every page (not on static files, which WhiteNoise answers).
+    "integrations.headers.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -143,6 +147,28 @@ if not DEBUG:
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
+
+# --- Content-Security-Policy (django-csp; integrations/headers.py) ---------------------------
+# Only the site's own static files: no inline script or style, no other origin, no plugins,
+# no <base> tricks, no framing. The pages and the admin need nothing else; keep it that way by
+# putting scripts and styles in static/. form-action also gets, per response, the origin of
+# each configured provider's authorization page: login forms are answered with a redirect
+# there, and browsers check form-action on that redirect (integrations/headers.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
+# Extra origins login forms may be redirected to (comma-separated), for a provider whose
+# authorization page sends the browser on to another origin.
+CUSTODIAN_CSP_FORM_ACTION = env_list("CUSTODIAN_CSP_FORM_ACTION")
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "connections"

@@ -106,3 +106,145 @@ def test_make_targets_turn_debug_on(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "DEBUG=true"
+
+
+# --- Content-Security-Policy -------------------------------------------------------------------
+
+
+def policy(response) -> dict[str, set[str]]:
+    """The response's Content-Security-Policy as {directive: {sources}}."""
+    header = response.get("Content-Security-Policy")
+    assert header, f"no Content-Security-Policy on {response.wsgi_request.path}"
+    directives: dict[str, set[str]] = {}
+    for part in header.split(";"):
+        name, *sources = part.split()
+        directives[name] = set(sources)
+    return directives
+
+
+OWN_FILES_ONLY = {
+    "default-src": {"'self'"},
+    "script-src": {"'self'"},
+    "style-src": {"'self'"},
+    "img-src": {"'self'"},
+    "object-src": {"'none'"},
+    "base-uri": {"'none'"},
+    "frame-ancestors": {"'none'"},
+}
+
+
+@pytest.fixture
+def logged_in_admin(client, django_user_model, db):
+    admin = django_user_model.objects.create_superuser("root", "root@example.org", "pw-1-long")
+    client.force_login(admin)
+    return admin
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/login/", "/connections/", "/account/password/", "/admin/", "/admin/login/"]
+)
+def test_every_page_allows_only_our_own_files(path, client, logged_in_admin, provider):
+    if path in {"/login/", "/admin/login/"}:
+        client.logout()
+    response = client.get(path)
+    assert response.status_code == 200, (path, response.status_code)
+    directives = policy(response)
+    for name, sources in OWN_FILES_ONLY.items():
+        assert directives.get(name) == sources, (path, name, directives.get(name))
+    # Forms may go to the site itself and, through the login redirect, to the providers.
+    assert directives["form-action"] == {"'self'", provider.base_url}
+    assert not any("unsafe" in source for sources in directives.values() for source in sources)
+
+
+def test_error_pages_have_the_policy_too(client, provider, db):
+    not_found = client.get("/no-such-page/")
+    assert not_found.status_code == 404
+    assert policy(not_found)["script-src"] == {"'self'"}
+    # A failed login (here: a callback nobody started) shows the social-auth error page.
+    failed = client.get("/complete/demo/?error=access_denied&state=nope")
+    assert failed.status_code in {400, 403, 502}, failed.status_code
+    assert "That did not work" in failed.content.decode()
+    assert policy(failed)["script-src"] == {"'self'"}
+
+
+@pytest.fixture
+def more_providers(settings, provider):
+    """Declare a configured provider elsewhere and one without a client id."""
+    from social_core.backends import utils as backend_utils
+
+    settings.CUSTODIAN_PROVIDERS = {
+        **settings.CUSTODIAN_PROVIDERS,
+        "strava": {
+            "authorization_url": "https://www.Strava.com:443/oauth/authorize?approval=auto",
+            "token_url": "https://www.strava.com/oauth/token",
+            "api_base_url": "https://www.strava.com/api/v3",
+            "userinfo_url": "https://www.strava.com/api/v3/athlete",
+            "client_id": "abc",
+        },
+        "idle": {
+            "authorization_url": "https://idle.example/authorize",
+            "token_url": "https://idle.example/token",
+            "api_base_url": "https://idle.example",
+            "userinfo_url": "https://idle.example/me",
+        },
+    }
+    settings.AUTHENTICATION_BACKENDS = [
+        *settings.AUTHENTICATION_BACKENDS, "backends.declared.strava", "backends.declared.idle"
+    ]
+    backend_utils.BACKENDSCACHE.clear()
+    yield
+    backend_utils.BACKENDSCACHE.clear()
+
+
+def test_form_action_follows_the_configured_providers(client, settings, more_providers, provider):
+    settings.CUSTODIAN_CSP_FORM_ACTION = ["https://login.strava.com/"]
+    settings.MONZO_AUTH_URL = "https://auth.monzo.com/"
+    form_action = policy(client.get("/login/"))["form-action"]
+    assert form_action == {
+        "'self'",
+        provider.base_url,  # the demo provider
+        "https://auth.monzo.com",
+        "https://www.strava.com:443",
+        "https://login.strava.com",
+    }
+    # A provider without a client id offers no button, so no form goes there.
+    settings.MONZO_CLIENT_ID = ""
+    form_action = policy(client.get("/login/"))["form-action"]
+    assert "https://auth.monzo.com" not in form_action
+    assert not any("idle.example" in source for source in form_action)
+
+
+TEMPLATES = REPO / "templates"
+# What a policy without 'unsafe-inline' (and without data:) blocks.
+INLINE = {
+    "inline script": r"<script(?![^>]*\bsrc=)[^>]*>",
+    "inline style element": r"<style\b",
+    "style attribute": r"\sstyle\s*=",
+    "event handler attribute": r"\son[a-z]+\s*=",
+    "javascript: URL": r"javascript:",
+    "data: URL": r"[\"']data:",
+}
+
+
+@pytest.mark.parametrize("kind", INLINE)
+def test_templates_need_nothing_the_policy_blocks(kind):
+    import re
+
+    pattern = re.compile(INLINE[kind], re.IGNORECASE)
+    offenders = [
+        f"{path.relative_to(REPO)}: {match.group(0)}"
+        for path in TEMPLATES.rglob("*.html")
+        for match in pattern.finditer(path.read_text())
+        if not (kind == "inline script" and 'type="application/json"' in match.group(0))
+    ]
+    assert offenders == []
+
+
+def test_csrf_failure_page_is_ours_and_needs_no_inline_style(provider, db):
+    from django.test import Client
+
+    response = Client(enforce_csrf_checks=True).post("/login/", {"username": "x"})
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "That form has expired" in page and "<style" not in page
+    assert policy(response)["style-src"] == {"'self'"}
