@@ -248,3 +248,70 @@ def test_csrf_failure_page_is_ours_and_needs_no_inline_style(provider, db):
     page = response.content.decode()
     assert "That form has expired" in page and "<style" not in page
     assert policy(response)["style-src"] == {"'self'"}
+
+
+# --- Cache-Control: no-store on account data ---------------------------------------------------
+
+
+def assert_not_stored(response) -> None:
+    path = response.wsgi_request.path
+    directives = {
+        part.strip().split("=")[0] for part in response.get("Cache-Control", "").split(",")
+    }
+    assert {"no-store", "private"} <= directives, (path, response.get("Cache-Control"))
+
+
+def test_pages_with_account_data_are_not_stored(client, connected, provider):
+    _, association = connected()
+    pk = association.pk
+    pages = {
+        "/": 200,
+        "/connections/": 200,
+        "/account/password/": 200,
+        f"/connections/{pk}/disconnect/": 200,
+    }
+    for path, status in pages.items():
+        response = client.get(path)
+        assert response.status_code == status, path
+        assert_not_stored(response)
+    # The Try it answer is the page of a POST.
+    tried = client.post(f"/connections/{pk}/try/")
+    assert tried.status_code == 200 and b"try-result" in tried.content
+    assert_not_stored(tried)
+    assert_not_stored(client.post(f"/connections/{pk}/check/"))
+
+
+@pytest.mark.parametrize("logged_in", [False, True], ids=["anonymous", "logged-in"])
+def test_login_flow_error_pages_are_not_stored(logged_in, client, connected, provider):
+    if logged_in:
+        connected()
+    response = client.get("/complete/demo/?error=access_denied&state=nope")
+    assert "That did not work" in response.content.decode()
+    assert_not_stored(response)
+
+
+def test_admin_pages_are_not_stored(client, connected, logged_in_admin, provider):
+    """Django's admin views send no-store themselves; this keeps the custom ones doing so."""
+    user, association = connected()
+    client.force_login(logged_in_admin)
+    base = "/admin/social_django/usersocialauth"
+    pages = [
+        "/admin/",
+        f"{base}/",
+        f"{base}/?status=reauth_required",
+        f"{base}/{association.pk}/change/",
+        f"{base}/{association.pk}/delete/",  # the revoke-and-disconnect question
+        f"{base}/add/",  # connect an account
+        f"{base}/connect/complete/demo/?state=unknown",
+        "/admin/integrations/credentialevent/",
+        f"/admin/integrations/user/{user.pk}/change/",
+    ]
+    for path in pages:
+        response = client.get(path)
+        assert response.status_code in {200, 302}, (path, response.status_code)
+        assert_not_stored(response)
+    refreshed = client.post(f"{base}/{association.pk}/refresh/")
+    assert refreshed.status_code == 302
+    assert_not_stored(refreshed)
+    client.logout()
+    assert_not_stored(client.get("/admin/login/"))
