@@ -283,6 +283,7 @@ def test_pages_with_account_data_are_not_stored(client, connected, provider):
 
 @pytest.mark.parametrize("logged_in", [False, True], ids=["anonymous", "logged-in"])
 def test_login_flow_error_pages_are_not_stored(logged_in, client, connected, provider):
+    """social-auth's error pages already said no-store; this keeps it so (NoStoreMiddleware)."""
     if logged_in:
         connected()
     response = client.get("/complete/demo/?error=access_denied&state=nope")
