@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 SITE_PORT ?= 8000
 DEMO_PORT ?= 8001
+# DEBUG defaults to off (fail closed); every target here is for development, so it is on for all
+# of them, whatever the shell or .env says (`make run DEBUG=false` still overrides it).
+export DEBUG := true
 
 .PHONY: setup run test test-sqlite test-postgres bench clean
 

@@ -22,6 +22,9 @@ def start(label: str):
     scratch = Path(tempfile.mkdtemp(prefix=f"custodian-bench-{label}-"))
     provider = LoopbackProvider(db_path=scratch / "provider.sqlite3").start()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_config.settings")
+    # Benchmarks run the development settings (DEBUG defaults to off), also when started
+    # directly rather than through `make bench`.
+    os.environ.setdefault("DEBUG", "true")
     os.environ["DEMO_PROVIDER_URL"] = provider.base_url
     os.environ["LOG_LEVEL"] = "WARNING"
     os.environ.setdefault("SQLITE_PATH", str(scratch / "site.sqlite3"))
@@ -56,7 +59,7 @@ def _create_database(url: str) -> None:
 
 def child_env(provider) -> dict[str, str]:
     """Environment for a worker process that must see the same database and provider."""
-    keys = ("DATABASE_URL", "SQLITE_PATH", "DJANGO_SETTINGS_MODULE")
+    keys = ("DATABASE_URL", "SQLITE_PATH", "DJANGO_SETTINGS_MODULE", "DEBUG")
     env = {key: os.environ[key] for key in keys if key in os.environ}
     env.update(DEMO_PROVIDER_URL=provider.base_url, LOG_LEVEL="WARNING")
     return env

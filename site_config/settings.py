@@ -1,8 +1,10 @@
 """Django settings for Custodian.
 
 Every value that differs between machines comes from the environment (or a `.env` file at the
-repository root, read by `site_config.env`). The defaults are safe for development: SQLite,
-DEBUG on, the offline demo provider declared.
+repository root, read by `site_config.env`). The defaults fail closed: DEBUG is off unless the
+environment turns it on (`make run`, `make test` and `.env.example` do), and with DEBUG off the
+site refuses to start without SECRET_KEY and CUSTODIAN_ENCRYPTION_KEYS. With DEBUG on: SQLite,
+a development key, the offline demo provider declared.
 """
 
 from __future__ import annotations
@@ -12,17 +14,20 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from site_config.env import BASE_DIR, env_bool, env_int, env_json, env_list, env_str
 from site_config.keys import check_fernet_keys, derive_development_key
 from site_config.providers import demo_provider_declaration
 
-DEBUG = env_bool("DEBUG", True)
+# Off unless asked for: a forgotten variable in production must not mean debug pages and a
+# development key. manage.py, wsgi.py and asgi.py turn the errors below into one line.
+DEBUG = env_bool("DEBUG", False)
 _DEV_SECRET_KEY = "dev-insecure-custodian-secret-key-change-me-in-production"
 SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET_KEY if DEBUG else "")
 if not SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (see .env.example)")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -34,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "csp",
     "social_django",
     "integrations",
 ]
@@ -41,10 +47,15 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Content-Security-Policy on every page (not on static files, which WhiteNoise answers).
+    "integrations.headers.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Cache-Control: no-store for logged-in users, the admin and the login flow; outside the
+    # error middleware below, so its pages get it too (integrations/headers.py).
+    "integrations.headers.NoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Turns every social-auth failure at /login/ and /complete/ into a friendly page.
@@ -140,6 +151,28 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 
+# --- Content-Security-Policy (django-csp; integrations/headers.py) ---------------------------
+# Only the site's own static files: no inline script or style, no other origin, no plugins,
+# no <base> tricks, no framing. The pages and the admin need nothing else; keep it that way by
+# putting scripts and styles in static/. form-action also gets, per response, the origin of
+# each configured provider's authorization page: login forms are answered with a redirect
+# there, and browsers check form-action on that redirect (integrations/headers.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
+# Extra origins login forms may be redirected to (comma-separated), for a provider whose
+# authorization page sends the browser on to another origin.
+CUSTODIAN_CSP_FORM_ACTION = env_list("CUSTODIAN_CSP_FORM_ACTION")
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "connections"
 LOGOUT_REDIRECT_URL = "home"
@@ -179,7 +212,9 @@ check_fernet_keys(CUSTODIAN_ENCRYPTION_KEYS)
 CUSTODIAN_ENCRYPTION_KEY_DERIVED = not CUSTODIAN_ENCRYPTION_KEYS
 if CUSTODIAN_ENCRYPTION_KEY_DERIVED:
     if not DEBUG:
-        raise ImproperlyConfigured("CUSTODIAN_ENCRYPTION_KEYS must be set when DEBUG is off")
+        raise ImproperlyConfigured(
+            "CUSTODIAN_ENCRYPTION_KEYS must be set when DEBUG is off (see .env.example)"
+        )
     CUSTODIAN_ENCRYPTION_KEYS = [derive_development_key(SECRET_KEY)]
 
 # --- Sessions and refresh (integrations/) ----------------------------------------------------

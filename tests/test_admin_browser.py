@@ -14,6 +14,7 @@ from playwright.sync_api import expect, sync_playwright
 from social_django.models import UserSocialAuth
 
 from integrations.tokens import fingerprint, read_credentials
+from tests.csp_watch import prove_watch_works, watch_csp
 from tests.test_admin import fast_password_hashing, make_association  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -22,7 +23,7 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 
 
-def test_list_and_change_page_in_a_browser(live_server, connected, django_user_model):
+def test_list_and_change_page_in_a_browser(live_server, connected, django_user_model, provider):
     # No database work inside the browser block: Playwright's sync API runs an event loop in
     # this thread (Django would refuse the query), and a query made there opens a connection in
     # Playwright's context that nothing closes (PostgreSQL then cannot drop the test database).
@@ -56,6 +57,7 @@ def test_list_and_change_page_in_a_browser(live_server, connected, django_user_m
                 [{"name": "sessionid", "value": session.cookies["sessionid"].value,
                   "url": live_server.url}]
             )
+            csp_violations = watch_csp(context)
             page = context.new_page()
             page.goto(f"{live_server.url}/admin/social_django/usersocialauth/")
 
@@ -93,6 +95,29 @@ def test_list_and_change_page_in_a_browser(live_server, connected, django_user_m
             expect(page.locator(".custodian-json")).to_contain_text("•••••• (fp ")
             expect(page.get_by_role("button", name="Refresh now")).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "admin-association-change.png"), full_page=True)
+
+            # The revoke confirmation, the history, and connecting from the admin: its form is
+            # answered with a redirect to the provider, which form-action must allow.
+            page.get_by_role("link", name="Revoke and disconnect").click()
+            expect(page.get_by_role("button", name="Yes, revoke and disconnect")).to_be_visible()
+            page.goto(f"{live_server.url}/admin/integrations/credentialevent/")
+            expect(page.locator("#result_list")).to_contain_text("Refreshed")
+            page.goto(f"{live_server.url}/admin/social_django/usersocialauth/add/")
+            page.select_option("#id_provider", "demo")
+            page.fill("#id_user", "person0")
+            page.get_by_role("button", name="Continue to the provider").click()
+            page.wait_for_url(f"{provider.base_url}/**")
+
+            # No page of the walk broke the Content-Security-Policy (Django's admin scripts
+            # and styles are static files), and the admin's stylesheets still apply.
+            assert csp_violations == [], csp_violations
+            page.goto(f"{live_server.url}/admin/social_django/usersocialauth/")
+            header = page.evaluate(
+                "() => getComputedStyle(document.querySelector('#header')).display"
+            )
+            assert header == "flex", header
+            assert csp_violations == [], csp_violations
+            prove_watch_works(page, csp_violations)
         finally:
             browser.close()
 

@@ -9,6 +9,7 @@ import pytest
 from social_django.models import UserSocialAuth
 
 from tests.conftest import expire_locally
+from tests.csp_watch import prove_watch_works, watch_csp
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -64,6 +65,7 @@ def allow_at_provider(page, *, sign_in: bool) -> None:
 
 def test_whole_journey(browser_page, live_server, provider):
     page = browser_page
+    csp_violations = watch_csp(page.context)
     provider.add_redirect_uri("custodian-demo", f"{live_server.url}/complete/demo/")
 
     # Log in with the provider.
@@ -118,3 +120,11 @@ def test_whole_journey(browser_page, live_server, provider):
     assert not db(lambda: UserSocialAuth.objects.exists())
     assert provider.stats()["revoke_calls"] == 1
     shot(page, "6-disconnected")
+
+    # The Content-Security-Policy let every page, stylesheet and form of the journey through,
+    # the login forms' redirects to the provider included.
+    assert csp_violations == []
+    # site.css still applies (a blocked stylesheet would leave the bar a plain block).
+    bar_display = page.evaluate("() => getComputedStyle(document.querySelector('.bar')).display")
+    assert bar_display == "flex"
+    prove_watch_works(page, csp_violations)
