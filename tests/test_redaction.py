@@ -158,14 +158,14 @@ def test_bad_key_debug_page_at_login_shows_no_token_and_no_key(
     bad_key = "not-a-fernet-key-but-long-enough"
     settings.CUSTODIAN_ENCRYPTION_KEYS = [bad_key]  # past the start-up check (edited at run time)
 
-    response = connect(client, provider, "demo", username="bob" if moment == "first-login"
-                       else "alice")
+    username = "bob" if moment == "first-login" else "alice"
+    response = connect(client, provider, "demo", username=username)
 
     page = response.content.decode()
     assert response.status_code == 500 and "ImproperlyConfigured" in page  # the debug page
     tokens = {
-        response[name] for response in issued_tokens for name in ("access_token", "refresh_token")
-        if response.get(name)
+        answer[name] for answer in issued_tokens for name in ("access_token", "refresh_token")
+        if answer.get(name)
     }
     assert tokens
     for secret in (*tokens, bad_key, good_key):
