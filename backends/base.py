@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from social_core.exceptions import AuthConfigurationError, AuthInputError
 
+from integrations import secrets_registry
+
 if TYPE_CHECKING:
     from integrations.tokens import Credentials
 
@@ -59,6 +61,21 @@ class CustodianBackend:
                 self, code="invalid_setting", parameter="client_id", stage="begin"
             )
         return super().auth_url()  # type: ignore[misc]
+
+    def request_access_token(self, *args: Any, **kwargs: Any) -> Any:
+        """Register the tokens of the login's token response for redaction by value at once:
+        from here on they sit bare in frames (social-core's ``args``) that may be reported."""
+        response = super().request_access_token(*args, **kwargs)  # type: ignore[misc]
+        secrets_registry.register_token_response(response)
+        return response
+
+    def process_refresh_token_response(self, response: Any, *args: Any, **kwargs: Any) -> Any:
+        """Register the tokens of a refresh response, as above."""
+        data = super().process_refresh_token_response(  # type: ignore[misc]
+            response, *args, **kwargs
+        )
+        secrets_registry.register_token_response(data)
+        return data
 
     def auth_complete(self, *args: Any, **kwargs: Any) -> Any:
         """Refuse a callback with neither a code nor an error before calling the provider."""

@@ -3,6 +3,9 @@
 Keys come from ``settings.CUSTODIAN_ENCRYPTION_KEYS``: the first encrypts, all decrypt, so a
 new key can be put in front and old rows re-encrypted at leisure (``rotate_encryption_keys``).
 In development, with no key set, settings derive one from SECRET_KEY (a system check warns).
+
+Every plaintext passing through here is registered in ``integrations.secrets_registry``, so
+logs and error pages mask it by value wherever it shows up later (even bare, with no name).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from functools import cache
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from integrations import secrets_registry
 
 # Marks a stored value as ciphertext; values without it are rows written before encryption.
 PREFIX = "enc:"
@@ -43,19 +48,23 @@ def configured_keys() -> tuple[str, ...]:
 
 def encrypt(value: str) -> str:
     """Return `value` encrypted under the first key, marked as ciphertext."""
+    secrets_registry.register(value)  # first: encrypting may fail (a bad key) and be reported
     return PREFIX + _fernet(configured_keys()).encrypt(value.encode()).decode()
 
 
 def decrypt(value: str) -> str:
     """Return the plaintext of a stored value; plaintext from before encryption passes through."""
     if not value.startswith(PREFIX):
+        secrets_registry.register(value)
         return value
     try:
-        return _fernet(configured_keys()).decrypt(value[len(PREFIX):].encode()).decode()
+        plaintext = _fernet(configured_keys()).decrypt(value[len(PREFIX):].encode()).decode()
     except InvalidToken:
         raise DecryptionError(
             "A stored token cannot be decrypted with any key in CUSTODIAN_ENCRYPTION_KEYS"
         ) from None
+    secrets_registry.register(plaintext)
+    return plaintext
 
 
 def is_current(value: str) -> bool:

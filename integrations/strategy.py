@@ -11,6 +11,9 @@ Two things every backend gets from it, stock or ours, with no change to the back
   grant dies. social-core sends every provider call with ``REQUESTS_TIMEOUT``; unless a site
   sets ``SOCIAL_AUTH_REQUESTS_TIMEOUT`` itself, that is ``CUSTODIAN_REFRESH_TIMEOUT`` (60 s
   by default), not the short timeout of API calls.
+
+It also registers the login's tokens for redaction by value (integrations/secrets_registry.py)
+as soon as the token response arrives.
 """
 
 from __future__ import annotations
@@ -21,11 +24,15 @@ from django.conf import settings
 from django.db import transaction
 from social_django.strategy import DjangoStrategy
 
+from integrations import secrets_registry
+
 
 class CustodianStrategy(DjangoStrategy):
     """Django's strategy, with the pipeline in one transaction and the token-call timeout."""
 
     def authenticate(self, backend: Any, **kwargs: Any) -> Any:
+        # The login's token response, before any pipeline step can fail with it in a frame.
+        secrets_registry.register_token_response(kwargs.get("response"))
         with transaction.atomic():
             return super().authenticate(backend, **kwargs)
 

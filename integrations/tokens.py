@@ -27,7 +27,7 @@ from django.db.models import F, Func, JSONField
 from django.utils import timezone
 from social_django.models import UserSocialAuth
 
-from integrations import crypto
+from integrations import crypto, secrets_registry
 from integrations.models import CredentialState
 
 SECRET_FIELDS = ("access_token", "refresh_token", "id_token")
@@ -96,6 +96,9 @@ def token_fields_from_response(
 
     RFC 6749 §6: a response without a refresh token means "keep using the one you have".
     """
+    # Every token response of a login or a refresh passes here: from now on, logs and error
+    # pages mask these tokens by value.
+    secrets_registry.register_token_response(response)
     scope = response.get("scope") or ""
     if isinstance(scope, list):
         scope = " ".join(scope)

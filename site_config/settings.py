@@ -336,6 +336,15 @@ SOCIAL_AUTH_DISCONNECT_PIPELINE = (
 # --- Logging ---------------------------------------------------------------------------------
 # Every handler redacts bearer tokens and token fields (integrations/redaction.py), so even
 # requests/urllib3 debug output cannot leak a token. Add the filter to any handler you add.
+# The filter also masks by value every token and client secret the process knows
+# (integrations/secrets_registry.py).
+#
+# CUSTODIAN_LOG_SQL (default false): log every SQL query with its parameters (session keys,
+# password hashes, ciphertext...) on django.db.backends. Off, that logger stays at INFO even
+# with LOG_LEVEL=DEBUG, so no query is ever logged. On, queries are logged at DEBUG (Django
+# logs them only with DEBUG on) and still pass the redacting filter, which masks known secrets
+# and password hashes but cannot recognise every sensitive parameter: use it locally only.
+CUSTODIAN_LOG_SQL = env_bool("CUSTODIAN_LOG_SQL", False)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -370,6 +379,8 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO"), "propagate": False},
         "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+        # Its DEBUG records are the SQL queries with their parameters: see CUSTODIAN_LOG_SQL.
+        "django.db.backends": {"level": "DEBUG" if CUSTODIAN_LOG_SQL else "INFO"},
     },
 }
 # Technical error pages and error e-mails hide token-bearing variables and parameters.
