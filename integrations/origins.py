@@ -36,6 +36,15 @@ def origin_of(url: str) -> Origin:
     """Return the (scheme, host, port) a request to `url` would reach, or raise UnsafeURL."""
     if _UNSAFE.search(url) or any(character.isspace() for character in url):
         raise UnsafeURL(_UNSAFE_WHY)
+    try:
+        return _origin_of(url)
+    except UnsafeURL:
+        raise
+    except ValueError:  # urllib3's LocationParseError too; their messages repeat the URL
+        raise UnsafeURL("it is not a well-formed URL") from None
+
+
+def _origin_of(url: str) -> Origin:
     parts = urlsplit(url)
     scheme = parts.scheme
     if scheme not in _DEFAULT_PORTS or not url.startswith(f"{scheme}://"):
@@ -91,7 +100,10 @@ class OriginGuard:
         """
         if _UNSAFE.search(url) or any(character.isspace() for character in url):
             raise UnsafeURL(_UNSAFE_WHY)
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            raise UnsafeURL("it is not a well-formed URL") from None
         if parts.scheme or parts.netloc or url.startswith("//"):
             resolved = url
         else:

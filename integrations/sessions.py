@@ -7,6 +7,7 @@ from typing import Any
 import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
 from social_django.models import UserSocialAuth
 
 from integrations import clock, crypto
@@ -69,15 +70,18 @@ class ProviderSession(requests.Session):
         self.adapters.clear()
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any):  # type: ignore[override]
+        kwargs.update(_named(args, kwargs))
         full_url = self._resolve(url if isinstance(url, str) else url.decode())
         kwargs.setdefault("timeout", self.timeout)
         credentials = self._fresh_credentials()
-        response = self._send(credentials, method, full_url, *args, **kwargs)
+        response = self._send(credentials, method, full_url, **kwargs)
         if (
             response.status_code != 401
             or not _replayable(kwargs)
-            # A 401 from a host the request was redirected to says nothing about our token.
-            or not self.guard.allows(response.url)
+            # A 401 to a request that did not carry our token (it was redirected elsewhere,
+            # or back from elsewhere) says nothing about the token: refreshing would let any
+            # redirect force token calls.
+            or not _carried(response, credentials)
         ):
             return response
         response.close()
@@ -85,17 +89,25 @@ class ProviderSession(requests.Session):
             self.association, rejected_access_token=credentials.access_token
         )
         # A second 401 goes back to the caller: never loop.
-        return self._send(self._credentials, method, full_url, *args, **kwargs)
+        return self._send(self._credentials, method, full_url, **kwargs)
 
     def _fresh_credentials(self) -> Credentials:
         if self._credentials.expires_within(self.leeway, now=clock.now()):
             self._credentials = refresh_if_due(self.association, leeway=self.leeway)
         return self._credentials
 
-    def _send(self, credentials: Credentials, method, url, *args: Any, **kwargs: Any):
-        headers = dict(kwargs.pop("headers", None) or {})
-        headers["Authorization"] = f"Bearer {credentials.access_token}"
-        return super().request(method, url, *args, headers=headers, **kwargs)
+    def _send(self, credentials: Credentials, method: str | bytes, url: str, **kwargs: Any):
+        # As an auth object, not a header: requests would otherwise let a .netrc entry for
+        # the host replace it.
+        kwargs["auth"] = _Bearer(credentials.access_token)
+        return super().request(method, url, **kwargs)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        """Every request leaves through here, also one re-sent by the caller (`send(prepared)`
+        with a changed URL): the token goes nowhere the provider does not own."""
+        if request.url is None or not self.guard.allows(request.url):
+            request.headers.pop("Authorization", None)
+        return super().send(request, **kwargs)
 
     def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
         """On a redirect, keep the token only when the next hop is one of the provider's hosts.
@@ -112,6 +124,44 @@ class ProviderSession(requests.Session):
             return self.guard.resolve(url)
         except UnsafeURL as error:
             raise ForeignHostRefused(self.association.provider, str(error)) from None
+
+
+class _Bearer(AuthBase):
+    """`Authorization: Bearer <token>`; its repr shows no token."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "<Bearer>"
+
+
+# requests.Session.request's parameters after method and url, in order.
+_POSITIONAL = (
+    "params", "data", "headers", "cookies", "files", "auth", "timeout", "allow_redirects",
+    "proxies", "hooks", "stream", "verify", "cert", "json",
+)
+
+
+def _named(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Name the positional arguments the way requests.Session.request would read them."""
+    if len(args) > len(_POSITIONAL):
+        raise TypeError(f"request() takes at most {len(_POSITIONAL) + 2} positional arguments")
+    named = dict(zip(_POSITIONAL, args, strict=False))
+    twice = sorted(set(named) & set(kwargs))
+    if twice:
+        raise TypeError(f"request() got multiple values for {', '.join(twice)}")
+    return named
+
+
+def _carried(response: requests.Response, credentials: Credentials) -> bool:
+    """Return whether the request that got `response` carried this token."""
+    sent = response.request.headers.get("Authorization") if response.request else None
+    return sent == f"Bearer {credentials.access_token}"
 
 
 def _replayable(kwargs: dict[str, Any]) -> bool:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 
 from django.core.exceptions import ImproperlyConfigured
 
+FERNET_KEY = re.compile(r"[A-Za-z0-9_-]{43}=")
 MAKE_A_KEY = (
     "make one with: python -c 'from cryptography.fernet import Fernet; "
     "print(Fernet.generate_key().decode())'"
@@ -23,13 +25,17 @@ def derive_development_key(secret_key: str) -> str:
 def fernet_key_problem(keys: list[str]) -> str:
     """Return what is wrong with a list of Fernet keys ("" when nothing), never a key itself.
 
-    A Fernet key is 32 bytes in url-safe base64 (44 characters).
+    A Fernet key is 32 bytes in url-safe base64: exactly 43 alphabet characters and "=".
+    The shape is checked strictly, because base64 decoding skips characters outside its
+    alphabet (a zero-width space, an accented letter) that Fernet itself then refuses.
     """
     for position, key in enumerate(keys, start=1):
-        try:
-            raw = base64.urlsafe_b64decode(key.encode())
-        except (binascii.Error, ValueError):
-            raw = b""
+        raw = b""
+        if FERNET_KEY.fullmatch(key):
+            try:
+                raw = base64.urlsafe_b64decode(key.encode("ascii"))
+            except (binascii.Error, ValueError):
+                raw = b""
         if len(raw) != 32:
             return (
                 f"CUSTODIAN_ENCRYPTION_KEYS: key {position} of {len(keys)} is not a Fernet key "

@@ -48,8 +48,15 @@ def flashed(response) -> str:
 
 @pytest.mark.parametrize(
     "keys",
-    ["not-a-fernet-key", "c2hvcnQ=", f"{Fernet.generate_key().decode()},oops"],
-    ids=["garbage", "too-short", "second-key-bad"],
+    [
+        "not-a-fernet-key",
+        "c2hvcnQ=",
+        f"{Fernet.generate_key().decode()},oops",
+        # base64 decoding skips these; Fernet refuses them on first use.
+        f"{Fernet.generate_key().decode()}\u200b",
+        f"é{Fernet.generate_key().decode()}",
+    ],
+    ids=["garbage", "too-short", "second-key-bad", "zero-width-space", "non-ascii"],
 )
 def test_malformed_keys_stop_check_and_startup_naming_the_variable(keys):
     env = {

@@ -10,7 +10,7 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 import requests
@@ -121,6 +121,9 @@ def hostile_urls(evil: str, api: str) -> list[str]:
         f"http:{evil}/x",
         f"ftp://{evil}/x",
         f"localhost:{evil.rsplit(':', 1)[1]}/x",
+        f"http://[{evil.rsplit(':', 1)[0]}]:{evil.rsplit(':', 1)[1]}/x",  # malformed IPv6
+        f"http://\uff11\uff12\uff17.0.0.1:{evil.rsplit(':', 1)[1]}/x",  # full-width digits
+        f"http://127\u30020\u30020\u30021:{evil.rsplit(':', 1)[1]}/x",  # ideographic dots
     ]
 
 
@@ -197,6 +200,53 @@ def test_redirect_to_another_host_drops_the_token_and_its_401_never_refreshes(
     assert evil.tokens_seen() == []
     assert refresh_calls(provider) == before, "a foreign 401 says nothing about our token"
     assert len(api.seen) == 1, "and nothing was retried"
+
+
+def test_a_401_after_a_round_trip_through_another_host_never_refreshes(
+    session_on, api, evil, provider
+):
+    session, _ = session_on
+    before = refresh_calls(provider)
+    back_to_api = quote(f"{api.base_url}/v1/unauthorized", safe="")
+    bounce = quote(f"{evil.base_url}/redirect?to={back_to_api}", safe="")
+
+    response = session.get(f"/redirect?to={bounce}")
+
+    assert response.status_code == 401
+    assert response.url == f"{api.base_url}/v1/unauthorized"
+    assert evil.tokens_seen() == []
+    assert refresh_calls(provider) == before, "a redirect must not be able to force refreshes"
+
+
+def test_a_request_re_sent_elsewhere_loses_the_token(session_on, api, evil):
+    session, _ = session_on
+    prepared = session.get("/x").request.copy()
+    prepared.url = f"{evil.base_url}/resend"
+
+    session.send(prepared)
+
+    assert evil.seen == [("/resend", "")]
+
+
+def test_headers_may_be_passed_positionally(session_on, api):
+    session, token = session_on
+    response = session.request("GET", "/x", None, None, {"X-Extra": "yes"})
+    assert response.status_code == 200
+    assert api.seen[-1] == ("/v1/x", f"Bearer {token}")
+    with pytest.raises(TypeError, match="multiple values for headers"):
+        session.request("GET", "/x", None, None, {"X-Extra": "yes"}, headers={})
+
+
+def test_a_netrc_entry_does_not_replace_the_token(session_on, api, tmp_path, monkeypatch):
+    session, token = session_on
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password secret-from-netrc\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+
+    session.get("/x")
+
+    assert api.seen[-1] == ("/v1/x", f"Bearer {token}")
 
 
 def test_redirect_to_another_scheme_on_the_api_host_drops_the_token(session_on, api):
