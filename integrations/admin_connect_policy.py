@@ -46,6 +46,17 @@ def may_connect_for(admin_user: Any, target: Any) -> str | None:
     # Checked first, so an admin who cannot manage users learns nothing about the target.
     if not admin_user.has_perm(CHANGE_USER):
         return "connecting an account for another user requires the permission to change users"
+    return outranks(target, admin_user)
+
+
+def outranks(target: Any, admin_user: Any) -> str | None:
+    """Return how `target` holds rights that `admin_user` lacks, or None when they do not.
+
+    Whoever may act as a user (set their password, link a login to them) gains their rights,
+    so the user admin applies this rule to changing and deleting users too.
+    """
+    if admin_user.is_superuser or target.pk == admin_user.pk:
+        return None
     if target.is_superuser:
         return "they are a superuser and you are not"
     if target.is_staff and not admin_user.is_staff:

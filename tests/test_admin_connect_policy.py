@@ -80,3 +80,77 @@ def test_an_inactive_target_is_judged_as_if_active(django_user_model):
 def test_an_inactive_admin_may_connect_nothing(django_user_model):
     root = django_user_model.objects.create_superuser("root", is_active=False)
     assert may_connect_for(root, root) == "you may not add social associations"
+
+
+# --- The same rule in the user admin: "change user" must not be a way to become superuser ---
+
+VIEW_USER = ("integrations", "view_user")
+DELETE_USER = ("integrations", "delete_user")
+
+
+@pytest.fixture
+def helpdesk(client, django_user_model):
+    """A staff member who may view, change and delete users, and nothing more."""
+    desk = user(django_user_model, "helpdesk", VIEW_USER, CHANGE_USER, DELETE_USER, is_staff=True)
+    desk.set_password("helpdesk password 1")
+    desk.save()
+    client.force_login(desk)
+    return desk
+
+
+def test_helpdesk_cannot_set_a_superusers_password(client, helpdesk, django_user_model):
+    root = django_user_model.objects.create_superuser("root", password="root password 1")
+
+    page = client.get(f"/admin/integrations/user/{root.pk}/password/")
+    posted = client.post(
+        f"/admin/integrations/user/{root.pk}/password/",
+        {"password1": "taken over 12345", "password2": "taken over 12345", "usable_password": "true"},
+    )
+
+    assert page.status_code == 403 and posted.status_code == 403
+    root.refresh_from_db()
+    assert root.check_password("root password 1")
+
+
+def test_helpdesk_cannot_make_itself_superuser(client, helpdesk):
+    page = client.get(f"/admin/integrations/user/{helpdesk.pk}/change/")
+    assert page.status_code == 200
+    assert 'name="is_superuser"' not in page.content.decode()
+
+    client.post(
+        f"/admin/integrations/user/{helpdesk.pk}/change/",
+        {
+            "username": "helpdesk", "is_active": "on", "is_staff": "on", "is_superuser": "on",
+            "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
+            "initial-date_joined_0": "2026-01-01", "initial-date_joined_1": "00:00:00",
+        },
+    )
+
+    helpdesk.refresh_from_db()
+    assert not helpdesk.is_superuser
+
+
+def test_helpdesk_cannot_delete_a_superuser(client, helpdesk, django_user_model):
+    root = django_user_model.objects.create_superuser("root", password="root password 1")
+
+    one = client.post(f"/admin/integrations/user/{root.pk}/delete/", {"post": "yes"})
+    bulk = client.post(
+        "/admin/integrations/user/",
+        {"action": "delete_selected", "_selected_action": [root.pk], "post": "yes"},
+    )
+
+    assert one.status_code == 403 and bulk.status_code == 403
+    assert django_user_model.objects.filter(pk=root.pk).exists()
+
+
+def test_helpdesk_still_manages_ordinary_users(client, helpdesk, django_user_model):
+    ordinary = django_user_model.objects.create_user("ordinary", password="old password 12")
+
+    posted = client.post(
+        f"/admin/integrations/user/{ordinary.pk}/password/",
+        {"password1": "new password 1234", "password2": "new password 1234", "usable_password": "true"},
+    )
+
+    assert posted.status_code == 302
+    ordinary.refresh_from_db()
+    assert ordinary.check_password("new password 1234")
