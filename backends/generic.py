@@ -146,6 +146,12 @@ class DeclaredOAuth2(CustodianBackend, BaseOAuth2PKCE):
         return raw.get("title") or cls.name.replace("_", " ").title()
 
     @classmethod
+    def is_declared(cls) -> bool:
+        """Return whether the declaration still exists (settings can drop it while the backend
+        path stays in AUTHENTICATION_BACKENDS)."""
+        return isinstance(settings.CUSTODIAN_PROVIDERS.get(cls.name), dict)
+
+    @classmethod
     def is_configured(cls) -> bool:
         return bool(settings.CUSTODIAN_PROVIDERS.get(cls.name, {}).get("client_id"))
 

@@ -40,7 +40,7 @@ from integrations import crypto, health
 from integrations.admin_connect_policy import may_connect_for, outranks
 from integrations.events import record_event
 from integrations.revocation import record_revocation, revoke_at_provider
-from integrations.exceptions import ReauthRequired, RefreshFailed
+from integrations.exceptions import ProviderNotOffered, ReauthRequired, RefreshFailed
 from integrations.models import CredentialEvent, User
 from integrations.providers import available_providers, provider_title
 from integrations.token_refresh import refresh
@@ -453,6 +453,9 @@ class AssociationAdmin(UserSocialAuthOption):
         label = _label(association)
         try:
             credentials = refresh(association, force=True, actor=request.user)
+        except ProviderNotOffered:
+            outcome = "not refreshed (the provider is no longer offered)"
+            messages.warning(request, f"{label}: {outcome}; it can only be disconnected.")
         except ReauthRequired as error:
             outcome = f"reauth required ({error.reason or 'the provider rejected the grant'})"
             messages.warning(request, f"{label}: {outcome}; the user must reconnect.")

@@ -36,6 +36,8 @@ MESSAGES = {
     "changed; please try again later.",
     "invalid_setting": "{provider} is not available on this site right now (it is not "
     "configured). Nothing was changed.",
+    "account_inactive": "The account on this site that this {provider} account belongs to "
+    "is disabled, so you were not logged in and nothing was changed.",
     "disconnect_disallowed": "This is the only way you can log in, so it cannot be "
     "disconnected yet. Set a password for this site (Password, at the top of the page) or link another "
     "account first.",
@@ -48,6 +50,7 @@ STATUS_OVERRIDES = {
     "invalid_parameter": HTTPStatus.BAD_REQUEST,
     "missing_parameter": HTTPStatus.BAD_REQUEST,
     "identity_in_use": HTTPStatus.FORBIDDEN,
+    "account_inactive": HTTPStatus.FORBIDDEN,
     "disconnect_disallowed": HTTPStatus.FORBIDDEN,
     "invalid_setting": HTTPStatus.SERVICE_UNAVAILABLE,
 }

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.urls import reverse
+from social_core.exceptions import AuthPolicyError
 
 from integrations import clock, crypto
 from integrations.approval import record_approval
@@ -30,6 +31,16 @@ def remember_signup_provider(
     if user is not None and is_new and not user.signup_provider:
         user.signup_provider = backend.name
         user.save(update_fields=["signup_provider"])
+
+
+def refuse_inactive_user(backend: Any, user: Any = None, *args: Any, **kwargs: Any) -> None:
+    """Stop a login to a deactivated user before anything is stored.
+
+    Python Social Auth refuses such a login only after the whole pipeline ran, so the new
+    tokens would already have replaced the stored ones and the history recorded a login.
+    """
+    if user is not None and not user.is_active:
+        raise AuthPolicyError(backend, code="account_inactive", stage="pipeline")
 
 
 def store_credentials(

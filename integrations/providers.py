@@ -23,11 +23,13 @@ class ProviderInfo:
 
 
 def provider_classes() -> dict[str, type[CustodianBackend]]:
-    """Return the Custodian backends enabled in AUTHENTICATION_BACKENDS, by name."""
+    """Return the Custodian backends enabled in AUTHENTICATION_BACKENDS, by name (a declared
+    provider only while its declaration exists)."""
     return {
         name: backend
         for name, backend in load_backends(settings.AUTHENTICATION_BACKENDS).items()
         if issubclass(backend, CustodianBackend)
+        and getattr(backend, "is_declared", lambda: True)()
     }
 
 

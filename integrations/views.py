@@ -128,7 +128,7 @@ def try_it(request: HttpRequest, association_id: int) -> HttpResponse:
         return redirect("connections")
     try:
         body = json.dumps(response.json(), indent=2, sort_keys=True)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to parse
         body = response.text[:2000]
     result = {
         "association_id": association.pk,

@@ -305,6 +305,8 @@ SOCIAL_AUTH_PIPELINE = (
     "social_core.pipeline.social_auth.auth_allowed",
     # Find an existing association; refuse one that belongs to another user (no takeover).
     "social_core.pipeline.social_auth.social_user",
+    # Refuse a login to a deactivated user before anything is stored.
+    "integrations.pipeline.refuse_inactive_user",
     # Pick a free username for a new user.
     "social_core.pipeline.user.get_username",
     # Create the user when nobody is logged in and the account is new. No associate_by_email:

@@ -219,6 +219,22 @@ def test_a_login_that_fails_in_the_pipeline_leaves_nothing_behind(
     assert not CredentialEvent.objects.exists()
 
 
+def test_a_login_to_a_deactivated_user_changes_nothing(connected, client, provider):
+    user, association = connected()
+    client.logout()
+    user.is_active = False
+    user.save()
+    stored, events = raw_extra_data(association), CredentialEvent.objects.count()
+
+    response = connect(client, provider, "demo")
+
+    assert response.status_code == 403
+    assert "is disabled" in response.content.decode()
+    assert raw_extra_data(association) == stored, "the new tokens must not replace the stored ones"
+    assert CredentialEvent.objects.count() == events
+    assert "_auth_user_id" not in client.session
+
+
 # --- A provider removed from the settings -------------------------------------------------
 
 
@@ -333,6 +349,40 @@ def test_removed_provider_can_be_disconnected_in_the_admin(connected, client, re
     assert not UserSocialAuth.objects.filter(pk=association.pk).exists()
     event = CredentialEvent.objects.get(uid=association.uid, kind="disconnected")
     assert event.actor == admin
+
+
+def test_admin_refresh_now_of_a_removed_provider_is_a_message(connected, client, remove_demo):
+    _, association = connected()
+    client.force_login(
+        get_user_model().objects.create_superuser("root", "root@example.com", "pw-root-1234")
+    )
+    remove_demo()
+
+    one = client.post(f"/admin/social_django/usersocialauth/{association.pk}/refresh/")
+    bulk = client.post(
+        "/admin/social_django/usersocialauth/",
+        {"action": "refresh_now", "_selected_action": [association.pk]},
+    )
+
+    assert one.status_code == 302 and bulk.status_code == 302
+    assert "no longer offered" in flashed(one)
+    assert "no longer offered" in flashed(bulk)
+
+
+def test_a_declaration_removed_but_still_listed_as_a_backend_is_not_offered(
+    connected, client, settings
+):
+    user, association = connected()
+    settings.CUSTODIAN_PROVIDERS = {}  # AUTHENTICATION_BACKENDS still names backends.declared.demo
+    client.force_login(user)
+
+    tried = client.post(f"/connections/{association.pk}/try/")
+    checked = client.post(f"/connections/{association.pk}/check/")
+
+    assert tried.status_code == 302 and checked.status_code == 302
+    assert "no longer offers demo" in flashed(tried)
+    with pytest.raises(ProviderNotOffered):
+        get_session(user, "demo")
 
 
 def test_background_refresh_skips_a_removed_provider(connected, remove_demo):

@@ -281,3 +281,32 @@ def test_try_it_while_the_api_is_down_is_a_friendly_message(connected, client, s
     assert response.status_code == 302
     flashed = " ".join(str(message) for message in get_messages(response.wsgi_request))
     assert "not answering right now" in flashed
+
+
+def test_try_it_shows_an_answer_nested_too_deep_to_parse(connected, client, settings):
+    """A JSON parser recursing 200,000 levels deep must not become a 500."""
+    _, association = connected()
+
+    class Deep(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            body = b"[" * 200_000 + b"]" * 200_000
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Deep)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings.CUSTODIAN_PROVIDERS["demo"]["api_base_url"] = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        response = client.post(f"/connections/{association.pk}/try/")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert response.status_code == 200
+    assert "[[[[" in response.content.decode()
