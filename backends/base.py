@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 from social_core.exceptions import AuthConfigurationError, AuthInputError
 
-from integrations import secrets_registry
+from integrations.security import secrets_registry
 
 if TYPE_CHECKING:
-    from integrations.tokens import Credentials
+    from integrations.store.credentials import Credentials
 
 
 class CustodianBackend:

@@ -42,7 +42,7 @@ def forget_previous_runs() -> None:
 
 def naive_loop(associations) -> float:
     """The obvious loop: refresh_if_due on each association in turn; return seconds taken."""
-    from integrations.token_refresh import refresh_if_due
+    from integrations.refreshing.single_flight import refresh_if_due
 
     started = time.perf_counter()
     for association in associations:
@@ -99,9 +99,9 @@ def main() -> None:
         from django.db import connection
 
         from integrations import clock
-        from integrations.due import due_associations
-        from integrations.refresh_pool import refresh_all
-        from integrations.refresher import Outcome, Refresher
+        from integrations.background.due import due_associations
+        from integrations.background.pool import refresh_all
+        from integrations.background.refresher import Outcome, Refresher
 
         latency = args.latency_ms / 1000
         forget_previous_runs()

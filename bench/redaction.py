@@ -36,9 +36,9 @@ def per_call(function, *args, repeat: int = 200) -> float:
 def log_text(size: int, planted: list[str]) -> str:
     prefix = "2025-01-01 12:00:00,000"
     lines = [
-        f"{prefix} INFO integrations.token_refresh: Refreshed demo token of association 41",
+        f"{prefix} INFO integrations.refreshing.single_flight: Refreshed demo token of association 41",
         f'{prefix} DEBUG urllib3.connectionpool: http://127.0.0.1:8001 "POST /oauth2/token"',
-        f"{prefix} WARNING integrations.token_refresh: Refreshing association 7 failed",
+        f"{prefix} WARNING integrations.refreshing.single_flight: Refreshing association 7 failed",
         f"{prefix} DEBUG django.template: Exception while resolving variable 'missing'",
     ]
     text, index = [], 0
@@ -64,8 +64,8 @@ def main() -> None:
     import django
 
     django.setup()
-    from integrations import secrets_registry
-    from integrations.redaction import redact
+    from integrations.security import secrets_registry
+    from integrations.security.redaction import redact
 
     values = [secrets.token_urlsafe(30) for _ in range(options.secrets)]
     start = time.perf_counter()
@@ -77,7 +77,7 @@ def main() -> None:
     masked = redact(text)
     assert not any(secret in masked for secret in planted), "a planted secret was not masked"
     clean = log_text(options.kb * 1024, [])
-    line = "2025-01-01 12:00:00,000 INFO integrations.token_refresh: Refreshed association 41"
+    line = "2025-01-01 12:00:00,000 INFO integrations.refreshing.single_flight: Refreshed association 41"
 
     def churn() -> None:  # what a refresher does: one new token, one log line
         secrets_registry.register(secrets.token_urlsafe(30))

@@ -27,7 +27,7 @@ def hot_path(provider, association, requests_count: int) -> None:
     from django.test.utils import CaptureQueriesContext
 
     from integrations import get_session
-    from integrations.tokens import read_credentials
+    from integrations.store.credentials import read_credentials
     from tests.stub_api import StubAPI
 
     from django.conf import settings
@@ -92,7 +92,7 @@ def one_refresh_round_trip(association) -> float:
 
 
 def expire(association) -> None:
-    from integrations.tokens import merge_extra_data
+    from integrations.store.credentials import merge_extra_data
 
     merge_extra_data(association.pk, {"expires_at": int(time.time()) - 10})
 
@@ -100,7 +100,7 @@ def expire(association) -> None:
 def make_stock_association(provider, username: str):
     """An association in stock PSA's own format (plaintext tokens, expires_in + auth_time),
     already expired, so stock get_access_token() refreshes it."""
-    from integrations.tokens import read_credentials
+    from integrations.store.credentials import read_credentials
 
     association = connect_user(provider, username)
     credentials = read_credentials(association.extra_data)

@@ -38,7 +38,7 @@ DEFAULT_REDIRECT_URIS = (
     "http://localhost:8000/complete/monzo/",
     "http://testserver/complete/demo/",
     "http://testserver/complete/monzo/",
-    # Connecting an account from the site's admin (integrations/admin.py).
+    # Connecting an account from the site's admin (integrations/admin/).
     "http://127.0.0.1:8000/admin/social_django/usersocialauth/connect/complete/demo/",
     "http://localhost:8000/admin/social_django/usersocialauth/connect/complete/demo/",
     "http://127.0.0.1:8000/admin/social_django/usersocialauth/connect/complete/monzo/",

@@ -2,8 +2,9 @@
 
     from integrations import get_session, get_token, refresh, NotConnected, ReauthRequired, RefreshFailed
 
-Imported lazily: importing models at package import time would break app loading. (The
-refresh function lives in `integrations.token_refresh`, so no submodule shadows its name.)
+Imported lazily: importing models at package import time would break app loading. No
+sub-package may be named like a public name: once imported, a sub-package `refresh` would
+shadow the `refresh` function (hence `integrations.refreshing`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "get_session": "integrations.sessions",
-    "get_token": "integrations.sessions",
-    "refresh": "integrations.token_refresh",
+    "get_session": "integrations.api.session",
+    "get_token": "integrations.api.session",
+    "refresh": "integrations.refreshing.single_flight",
     "CustodianError": "integrations.exceptions",
     "NotConnected": "integrations.exceptions",
     "MultipleAccounts": "integrations.exceptions",

@@ -10,10 +10,8 @@ class IntegrationsConfig(AppConfig):
         from django.conf import settings
         from django.core.signals import setting_changed
 
-        from integrations import (
-            checks,  # noqa: F401  (registers system checks)
-            secrets_registry,
-        )
+        from integrations import checks  # noqa: F401  (registers system checks)
+        from integrations.security import secrets_registry
 
         # Also done when logging is configured (RedactingFilter); again here for a site whose
         # LOGGING lacks the filter, and on every settings change (tests, override_settings).
@@ -25,7 +23,7 @@ def _register_changed_setting(
     *, setting: str, value: object, enter: bool, **kwargs: object
 ) -> None:
     """Remember the secrets of a setting's new value, so tests' keys are masked too."""
-    from integrations import secrets_registry
+    from integrations.security import secrets_registry
 
     if enter:
         secrets_registry.register_setting(setting, value)

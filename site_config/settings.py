@@ -48,18 +48,18 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Content-Security-Policy on every page (not on static files, which WhiteNoise answers).
-    "integrations.headers.ContentSecurityPolicyMiddleware",
+    "integrations.security.headers.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Cache-Control: no-store for logged-in users, the admin and the login flow; outside the
-    # error middleware below, so its pages get it too (integrations/headers.py).
-    "integrations.headers.NoStoreMiddleware",
+    # error middleware below, so its pages get it too (integrations/security/headers.py).
+    "integrations.security.headers.NoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Turns every social-auth failure at /login/ and /complete/ into a friendly page.
-    "integrations.middleware.AuthErrorMiddleware",
+    "integrations.web.middleware.AuthErrorMiddleware",
 ]
 
 ROOT_URLCONF = "site_config.urls"
@@ -78,7 +78,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "social_django.context_processors.backends",
                 "social_django.context_processors.login_redirect",
-                "integrations.context_processors.providers",
+                "integrations.web.context_processors.providers",
             ],
         },
     },
@@ -151,12 +151,12 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 
-# --- Content-Security-Policy (django-csp; integrations/headers.py) ---------------------------
+# --- Content-Security-Policy (django-csp; integrations/security/headers.py) ---------------------------
 # Only the site's own static files: no inline script or style, no other origin, no plugins,
 # no <base> tricks, no framing. The pages and the admin need nothing else; keep it that way by
 # putting scripts and styles in static/. form-action also gets, per response, the origin of
 # each configured provider's authorization page: login forms are answered with a redirect
-# there, and browsers check form-action on that redirect (integrations/headers.py).
+# there, and browsers check form-action on that redirect (integrations/security/headers.py).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
@@ -204,7 +204,7 @@ if not isinstance(_DECLARED, dict):
     raise ImproperlyConfigured("CUSTODIAN_PROVIDERS must be a JSON object: {name: settings}")
 CUSTODIAN_PROVIDERS.update(_DECLARED)
 
-# --- Encryption of tokens at rest (integrations/crypto.py) ---------------------------------
+# --- Encryption of tokens at rest (integrations/store/crypto.py) ---------------------------------
 # Comma-separated Fernet keys: the first encrypts, all decrypt (rotate_encryption_keys).
 CUSTODIAN_ENCRYPTION_KEYS = env_list("CUSTODIAN_ENCRYPTION_KEYS")
 check_fernet_keys(CUSTODIAN_ENCRYPTION_KEYS)
@@ -221,10 +221,10 @@ if CUSTODIAN_ENCRYPTION_KEY_DERIVED:
 CUSTODIAN_REFRESH_LEEWAY = env_int("CUSTODIAN_REFRESH_LEEWAY", 60)  # seconds before expiry
 CUSTODIAN_HTTP_TIMEOUT = float(env_str("CUSTODIAN_HTTP_TIMEOUT", "10"))  # seconds per API request
 # Seconds a token call (login exchange, refresh, revocation) may take. Long on purpose: a
-# refresh abandoned after the provider rotated loses the grant (integrations/strategy.py).
+# refresh abandoned after the provider rotated loses the grant (integrations/psa/strategy.py).
 CUSTODIAN_REFRESH_TIMEOUT = float(env_str("CUSTODIAN_REFRESH_TIMEOUT", "60"))
 
-# --- Background refresh (manage.py refresh_tokens, integrations/tasks.py) --------------------
+# --- Background refresh (manage.py refresh_tokens, integrations/background/tasks.py) --------------------
 # Refresh tokens expiring within this many seconds (the command's --within default too).
 CUSTODIAN_REFRESH_WITHIN = env_int("CUSTODIAN_REFRESH_WITHIN", 600)
 # {provider: refreshes per second}, per process (the command, or each Celery worker process).
@@ -270,7 +270,7 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# --- Admin (integrations/admin.py) -----------------------------------------------------------
+# --- Admin (integrations/admin/) -----------------------------------------------------------
 # A token expiring within this many seconds shows as "expiring soon" in the admin (well under
 # common token lifetimes of an hour, or a fresh token would already be "expiring soon").
 CUSTODIAN_EXPIRING_SOON = env_int("CUSTODIAN_EXPIRING_SOON", 600)
@@ -291,7 +291,7 @@ SOCIAL_AUTH_LOGIN_REDIRECT_URL = "/connections/"
 SOCIAL_AUTH_NEW_ASSOCIATION_REDIRECT_URL = "/connections/"
 SOCIAL_AUTH_DISCONNECT_REDIRECT_URL = "/connections/"
 # Runs the pipeline in one transaction; token calls use CUSTODIAN_REFRESH_TIMEOUT.
-SOCIAL_AUTH_STRATEGY = "integrations.strategy.CustodianStrategy"
+SOCIAL_AUTH_STRATEGY = "integrations.psa.strategy.CustodianStrategy"
 SOCIAL_AUTH_REDIRECT_IS_HTTPS = env_bool("SOCIAL_AUTH_REDIRECT_IS_HTTPS", not DEBUG)
 
 SOCIAL_AUTH_PIPELINE = (
@@ -306,20 +306,20 @@ SOCIAL_AUTH_PIPELINE = (
     # Find an existing association; refuse one that belongs to another user (no takeover).
     "social_core.pipeline.social_auth.social_user",
     # Refuse a login to a deactivated user before anything is stored.
-    "integrations.pipeline.refuse_inactive_user",
+    "integrations.psa.pipeline.refuse_inactive_user",
     # Pick a free username for a new user.
     "social_core.pipeline.user.get_username",
     # Create the user when nobody is logged in and the account is new. No associate_by_email:
     # an unverified e-mail address must never hand over an existing account.
     "social_core.pipeline.user.create_user",
     # Remember which provider created the user.
-    "integrations.pipeline.remember_signup_provider",
+    "integrations.psa.pipeline.remember_signup_provider",
     # Link the provider account to the user (the logged-in one when linking).
     "social_core.pipeline.social_auth.associate_user",
     # Store the credentials in the normalized, encrypted shape.
-    "integrations.pipeline.store_credentials",
+    "integrations.psa.pipeline.store_credentials",
     # Note whether the provider's app still has to approve access (Monzo), name the account.
-    "integrations.pipeline.check_approval",
+    "integrations.psa.pipeline.check_approval",
     # Update the user's name and e-mail from the provider.
     "social_core.pipeline.user.user_details",
 )
@@ -330,16 +330,16 @@ SOCIAL_AUTH_DISCONNECT_PIPELINE = (
     # Collect the associations to remove (only the logged-in user's).
     "social_core.pipeline.disconnect.get_entries",
     # Revoke at the provider when it can; never block the disconnect on it.
-    "integrations.pipeline.revoke_credentials",
+    "integrations.psa.pipeline.revoke_credentials",
     # Remove the associations, recording it in their history.
-    "integrations.pipeline.disconnect",
+    "integrations.psa.pipeline.disconnect",
 )
 
 # --- Logging ---------------------------------------------------------------------------------
-# Every handler redacts bearer tokens and token fields (integrations/redaction.py), so even
+# Every handler redacts bearer tokens and token fields (integrations/security/redaction.py), so even
 # requests/urllib3 debug output cannot leak a token. Add the filter to any handler you add.
 # The filter also masks by value every token and client secret the process knows
-# (integrations/secrets_registry.py).
+# (integrations/security/secrets_registry.py).
 #
 # CUSTODIAN_LOG_SQL (default false): log every SQL query with its parameters (session keys,
 # password hashes, ciphertext...) on django.db.backends. Off, that logger stays at INFO even
@@ -350,7 +350,7 @@ CUSTODIAN_LOG_SQL = env_bool("CUSTODIAN_LOG_SQL", False)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "integrations.redaction.RedactingFilter"}},
+    "filters": {"redact_secrets": {"()": "integrations.security.redaction.RedactingFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         "django.server": {
@@ -386,5 +386,5 @@ LOGGING = {
     },
 }
 # Technical error pages and error e-mails hide token-bearing variables and parameters.
-DEFAULT_EXCEPTION_REPORTER_FILTER = "integrations.redaction.ExceptionReporterFilter"
-DEFAULT_EXCEPTION_REPORTER = "integrations.redaction.ExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "integrations.security.redaction.ExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "integrations.security.redaction.ExceptionReporter"

@@ -5,5 +5,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # /login/<backend>/, /complete/<backend>/, /disconnect/<backend>/[<id>/]
     path("", include("social_django.urls", namespace="social")),
-    path("", include("integrations.urls")),
+    path("", include("integrations.web.urls")),
 ]

@@ -84,7 +84,7 @@ def expire_locally(association: UserSocialAuth, seconds_ago: int = 10) -> None:
     """Make the stored access token look expired (the provider still accepts it)."""
     import time
 
-    from integrations.tokens import merge_extra_data
+    from integrations.store.credentials import merge_extra_data
 
     merge_extra_data(association.pk, {"expires_at": int(time.time()) - seconds_ago})
     association.refresh_from_db()
@@ -142,7 +142,7 @@ def grant_associations(
     from django.contrib.auth import get_user_model
 
     from integrations.models import CredentialState
-    from integrations.tokens import seal, token_fields_from_response
+    from integrations.store.credentials import seal, token_fields_from_response
 
     prefix = prefix or f"g{uuid.uuid4().hex[:8]}-"
     client_id = MONZO_CLIENT[0] if backend == "monzo" else DEMO_CLIENT[0]

@@ -20,10 +20,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from social_django.models import UserSocialAuth
 
-from integrations.admin import PENDING_SESSION_KEY, AssociationAdmin
-from integrations.events import record_event
+from integrations.admin.associations import PENDING_SESSION_KEY, AssociationAdmin
+from integrations.store.history import record_event
 from integrations.models import CredentialEvent
-from integrations.tokens import fingerprint, read_credentials, store_token_response
+from integrations.store.credentials import fingerprint, read_credentials, store_token_response
 from tests.conftest import connect, raw_extra_data
 
 pytestmark = pytest.mark.django_db
@@ -586,7 +586,7 @@ def test_expiry_phrases():
     from datetime import datetime
     from datetime import timezone as tz
 
-    from integrations.health import ago_phrase, expires_phrase
+    from integrations.admin.health import ago_phrase, expires_phrase
 
     now = datetime(2026, 1, 1, 12, 0, tzinfo=tz.utc)
 
@@ -615,7 +615,7 @@ def test_prune_runs_daily_from_celery_beat(settings, django_user_model, connecte
     from django.utils import timezone
 
     from integrations.models import CredentialEvent
-    from integrations.tasks import prune_credential_events
+    from integrations.background.tasks import prune_credential_events
 
     schedule = settings.CELERY_BEAT_SCHEDULE["prune-credential-events"]
     assert schedule["task"] == "integrations.tasks.prune_credential_events"
@@ -670,7 +670,7 @@ def assert_refused_and_recorded(caplog, admin, target, stage: str) -> None:
     records = [
         record
         for record in caplog.records
-        if record.name == "integrations.admin"
+        if record.name.startswith("integrations.admin")
         and record.levelname == "WARNING"
         and "refused" in record.getMessage()
     ]

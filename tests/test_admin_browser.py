@@ -13,7 +13,7 @@ from django.test import Client
 from playwright.sync_api import expect, sync_playwright
 from social_django.models import UserSocialAuth
 
-from integrations.tokens import fingerprint, read_credentials
+from integrations.store.credentials import fingerprint, read_credentials
 from tests.csp_watch import prove_watch_works, watch_csp
 from tests.test_admin import fast_password_hashing, make_association  # noqa: F401 (fixture)
 

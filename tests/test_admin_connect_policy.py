@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group, Permission
 
-from integrations.admin_connect_policy import may_connect_for
+from integrations.admin.connect_policy import may_connect_for
 
 pytestmark = pytest.mark.django_db
 

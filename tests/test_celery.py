@@ -26,7 +26,7 @@ from celery import Celery
 from django.db import connection
 from social_django.models import UserSocialAuth
 
-from integrations import tasks
+from integrations.background import tasks
 from integrations.models import CredentialEvent
 from tests.conftest import on_postgresql
 

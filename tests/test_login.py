@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from social_django.models import UserSocialAuth
 
-from integrations.tokens import read_credentials
+from integrations.store.credentials import read_credentials
 from tests.conftest import connect
 
 pytestmark = pytest.mark.django_db

@@ -1,5 +1,5 @@
 """Tokens and secrets stay off debug pages and out of debug logs, masked by value wherever they
-appear (integrations/secrets_registry.py, integrations/redaction.py), and SQL parameters are
+appear (integrations/security/secrets_registry.py, integrations/security/redaction.py), and SQL parameters are
 never logged unless CUSTODIAN_LOG_SQL asks for it."""
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from django.utils.module_loading import import_string
 from django.views.debug import technical_500_response
 from social_core.backends.oauth import BaseOAuth2
 
-from integrations import crypto
-from integrations.tokens import read_credentials
+from integrations.store import crypto
+from integrations.store.credentials import read_credentials
 from tests.conftest import connect
 
 REPO = Path(__file__).resolve().parent.parent
@@ -293,7 +293,7 @@ def test_custodian_log_sql_logs_queries_with_known_secrets_masked(tmp_path, sql_
 
 
 def test_registry_finds_secrets_embedded_anywhere():
-    from integrations import secrets_registry
+    from integrations.security import secrets_registry
 
     registry = secrets_registry.SecretRegistry()
     token, short = secret_token(), "8chars!!"
@@ -307,7 +307,7 @@ def test_registry_finds_secrets_embedded_anywhere():
 
 
 def test_registry_is_bounded_and_keeps_configured_secrets():
-    from integrations import secrets_registry
+    from integrations.security import secrets_registry
 
     registry = secrets_registry.SecretRegistry(runtime_capacity=3)
     client_secret = "configured-client-secret"
@@ -322,7 +322,7 @@ def test_registry_is_bounded_and_keeps_configured_secrets():
 
 
 def test_settings_secrets_are_found_by_name_nested_and_in_urls():
-    from integrations import secrets_registry
+    from integrations.security import secrets_registry
 
     settings = SimpleNamespace(
         SECRET_KEY="django-secret-key-value",
@@ -334,7 +334,7 @@ def test_settings_secrets_are_found_by_name_nested_and_in_urls():
         DATABASES={"default": {"PASSWORD": "database-password"}},
         CELERY_BROKER_URL=f"redis://:{BROKER_PASSWORD}@redis:6379/0",
         PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2PasswordHasher"],
-        LOGGING={"filters": {"redact_secrets": {"()": "integrations.redaction.RedactingFilter"}}},
+        LOGGING={"filters": {"redact_secrets": {"()": "integrations.security.redaction.RedactingFilter"}}},
     )
 
     found = set(secrets_registry.configured_secrets(settings))

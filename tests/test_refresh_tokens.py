@@ -26,14 +26,14 @@ from django.db.migrations import RunPython
 from social_django.models import UserSocialAuth
 
 from integrations import get_session
-from integrations.backoff import RetryPolicy
-from integrations.due import Reason, due_associations, expiring
+from integrations.background.backoff import RetryPolicy
+from integrations.background.due import Reason, due_associations, expiring
 from integrations.management.commands.refresh_tokens import duration
 from integrations.models import CredentialEvent, CredentialState
-from integrations.rate_limit import RateLimiter
-from integrations.refresh_pool import refresh_all
-from integrations.refresher import Outcome, Refresher
-from integrations.tokens import merge_extra_data, read_credentials
+from integrations.background.rate_limit import RateLimiter
+from integrations.background.pool import refresh_all
+from integrations.background.refresher import Outcome, Refresher
+from integrations.store.credentials import merge_extra_data, read_credentials
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -273,7 +273,7 @@ def test_unexpected_errors_make_the_exit_status_non_zero(granted, provider, monk
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("integrations.refresher.refresh_if_due", broken)
+    monkeypatch.setattr("integrations.background.refresher.refresh_if_due", broken)
     out = io.StringIO()
     with pytest.raises(CommandError, match="2 unexpected errors"):
         run("--concurrency=2", stdout=out)

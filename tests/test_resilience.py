@@ -28,7 +28,7 @@ from integrations import (
     refresh,
 )
 from integrations.models import CredentialEvent, CredentialState
-from integrations.tokens import read_credentials
+from integrations.store.credentials import read_credentials
 from tests.conftest import connect, expire_locally, raw_extra_data
 
 pytestmark = pytest.mark.django_db
@@ -419,7 +419,7 @@ def test_a_token_endpoint_answering_after_15_seconds_still_refreshes(connected, 
 
 
 def test_token_calls_do_not_use_the_api_timeout(settings):
-    from integrations.providers import backend_instance
+    from integrations.providers.registry import backend_instance
 
     settings.CUSTODIAN_HTTP_TIMEOUT = 1.5
     settings.CUSTODIAN_REFRESH_TIMEOUT = 42.0

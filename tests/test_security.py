@@ -17,7 +17,7 @@ from django.test import RequestFactory
 from social_django.models import UserSocialAuth
 
 from integrations import RefreshFailed, ReauthRequired, get_session, refresh
-from integrations.tokens import Credentials, read_credentials
+from integrations.store.credentials import Credentials, read_credentials
 from tests.conftest import connect, expire_locally, raw_extra_data
 
 pytestmark = pytest.mark.django_db
@@ -149,7 +149,7 @@ def test_no_token_in_logs_or_pages_through_a_whole_life(client, provider, consol
 
 
 def test_redaction_covers_common_shapes():
-    from integrations.redaction import redact
+    from integrations.security.redaction import redact
 
     secret = "s3cr3t-t0ken-value-123456"
     for text in (
@@ -322,7 +322,7 @@ def test_production_refuses_to_start_without_an_encryption_key():
 
 
 def test_redaction_keeps_error_codes_but_hides_authorization_codes():
-    from integrations.redaction import redact
+    from integrations.security.redaction import redact
 
     line = redact("failure code=state_mismatch on GET /complete/demo/?code=AUTHCODE123&state=x")
     assert "code=state_mismatch" in line

@@ -17,7 +17,7 @@ import requests
 from django.contrib.messages import get_messages
 
 from integrations import ForeignHostRefused, get_session
-from integrations.tokens import read_credentials
+from integrations.store.credentials import read_credentials
 
 pytestmark = pytest.mark.django_db
 

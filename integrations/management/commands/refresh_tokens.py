@@ -21,9 +21,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations import clock
-from integrations.due import due_associations
-from integrations.refresh_pool import refresh_all
-from integrations.refresher import Outcome, Refresher
+from integrations.background.due import due_associations
+from integrations.background.pool import refresh_all
+from integrations.background.refresher import Outcome, Refresher
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

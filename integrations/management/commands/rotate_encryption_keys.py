@@ -14,8 +14,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from social_django.models import UserSocialAuth
 
-from integrations import crypto
-from integrations.tokens import SECRET_FIELDS, merge_extra_data
+from integrations.store import crypto
+from integrations.store.credentials import SECRET_FIELDS, merge_extra_data
 
 
 def _reencrypted_fields(extra_data: dict) -> dict[str, str]:

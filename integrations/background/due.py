@@ -16,7 +16,7 @@ from datetime import timezone as dt_timezone
 from django.db.models import Q, QuerySet
 
 from integrations.models import CredentialState
-from integrations.tokens import Status
+from integrations.store.credentials import Status
 
 # Statuses whose tokens are worth refreshing; listed (not excluded) so the
 # (status, expires_at) index can serve the query.

@@ -12,7 +12,7 @@ Two things every backend gets from it, stock or ours, with no change to the back
   sets ``SOCIAL_AUTH_REQUESTS_TIMEOUT`` itself, that is ``CUSTODIAN_REFRESH_TIMEOUT`` (60 s
   by default), not the short timeout of API calls.
 
-It also registers the login's tokens for redaction by value (integrations/secrets_registry.py)
+It also registers the login's tokens for redaction by value (integrations/security/secrets_registry.py)
 as soon as the token response arrives.
 """
 
@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import transaction
 from social_django.strategy import DjangoStrategy
 
-from integrations import secrets_registry
+from integrations.security import secrets_registry
 
 
 class CustodianStrategy(DjangoStrategy):

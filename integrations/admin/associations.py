@@ -36,15 +36,17 @@ from social_django.admin import UserSocialAuthOption
 from social_django.models import UserSocialAuth
 from social_django.utils import load_backend, load_strategy
 
-from integrations import crypto, health
-from integrations.admin_connect_policy import may_connect_for, outranks
-from integrations.events import record_event
-from integrations.revocation import record_revocation, revoke_at_provider
+from integrations.store import crypto
+
+from integrations.admin import health
+from integrations.admin.connect_policy import may_connect_for, outranks
+from integrations.store.history import record_event
+from integrations.psa.disconnect import record_revocation, revoke_at_provider
 from integrations.exceptions import ProviderNotOffered, ReauthRequired, RefreshFailed
 from integrations.models import CredentialEvent, User
-from integrations.providers import available_providers, provider_title
-from integrations.token_refresh import refresh
-from integrations.tokens import SECRET_FIELDS, fingerprint
+from integrations.providers.registry import available_providers, provider_title
+from integrations.refreshing.single_flight import refresh
+from integrations.store.credentials import SECRET_FIELDS, fingerprint
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from integrations.providers import available_providers
+from integrations.providers.registry import available_providers
 
 
 def providers(request: HttpRequest) -> dict[str, object]:

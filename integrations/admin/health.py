@@ -16,7 +16,7 @@ from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.utils.timesince import timesince, timeuntil
 
 from integrations import clock
-from integrations.tokens import Status
+from integrations.store.credentials import Status
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,12 @@ from django.http import HttpRequest
 from social_core.exceptions import SocialAuthBaseException
 from social_django.models import UserSocialAuth
 
-from integrations import crypto
-from integrations.events import record_event
+from integrations.store import crypto
+from integrations.store.history import record_event
 from integrations.exceptions import ProviderNotOffered
 from integrations.models import CredentialEvent
-from integrations.providers import backend_instance, provider_title
-from integrations.tokens import read_credentials
+from integrations.providers.registry import backend_instance, provider_title
+from integrations.store.credentials import read_credentials
 
 
 def revoke_at_provider(

@@ -7,7 +7,7 @@ environment into ``request.META``, in SQL parameters. So the values themselves a
 - *configured* secrets (SECRET_KEY, encryption keys, client secrets, database and broker
   passwords), registered when logging is configured, when the app is ready, and whenever a
   setting changes (tests);
-- *runtime* secrets: every token plaintext that ``integrations.crypto`` encrypts or decrypts,
+- *runtime* secrets: every token plaintext that ``integrations.store.crypto`` encrypts or decrypts,
   and every token response that reaches the login pipeline or a refresh.
 
 Runtime values are kept in an LRU of ``RUNTIME_CAPACITY`` entries (a busy refresher must not

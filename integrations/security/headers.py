@@ -42,7 +42,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.cache import add_never_cache_headers
 from social_django.utils import load_backend, load_strategy
 
-from integrations.providers import provider_classes
+from integrations.providers.registry import provider_classes
 
 
 def origin_of(url: str) -> str:

@@ -5,7 +5,7 @@ requests/urllib3 debug output), and an exception-reporter filter hides token-bea
 variables and POST parameters on Django's technical error page and in error e-mails.
 
 Both redact by name (``access_token=...``, ``Bearer ...``) and by value: every token and
-client secret the process knows (``integrations.secrets_registry``) is masked wherever it
+client secret the process knows (``integrations.security.secrets_registry``) is masked wherever it
 appears, since a bare value (a decorator's ``args`` tuple, a crypto helper's ``value``, a JSON
 blob in ``request.META``) has no name to catch it by.
 """
@@ -22,7 +22,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.debug import ExceptionReporter as DjangoExceptionReporter
 from django.views.debug import SafeExceptionReporterFilter
 
-from integrations import secrets_registry
+from integrations.security import secrets_registry
 
 REDACTED = secrets_registry.MASK
 
@@ -124,7 +124,7 @@ _SENSITIVE_VARIABLE = re.compile(
 )
 # Frames of these modules handle nothing but keys, plaintext and ciphertext: their local
 # variables (crypto.encrypt's `value`, the `key` of a Fernet key list) are all hidden.
-_CRYPTO_MODULES = ("integrations.crypto", "site_config.keys", "cryptography", "base64", "hmac")
+_CRYPTO_MODULES = ("integrations.store.crypto", "site_config.keys", "cryptography", "base64", "hmac")
 
 
 def _is_crypto_frame(tb_frame: Any) -> bool:

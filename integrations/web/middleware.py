@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from social_core.exceptions import SocialAuthBaseException
 from social_django.middleware import SocialAuthExceptionMiddleware
 
-from integrations.providers import provider_title
+from integrations.providers.registry import provider_title
 
 # What a person should read, by social-core error code. Nothing here echoes provider input.
 MESSAGES = {

@@ -17,10 +17,10 @@ from typing import Any
 from django.conf import settings
 
 from integrations import clock
-from integrations.backoff import RetryPolicy
-from integrations.due import due_associations
-from integrations.rate_limit import RateLimiter
-from integrations.refresher import Outcome, Refresher, Summary
+from integrations.background.backoff import RetryPolicy
+from integrations.background.due import due_associations
+from integrations.background.rate_limit import RateLimiter
+from integrations.background.refresher import Outcome, Refresher, Summary
 from site_config.celery import app
 
 logger = logging.getLogger(__name__)

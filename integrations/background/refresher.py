@@ -1,7 +1,7 @@
 """Refresh one association in the background: re-check it is due, respect the provider's
 rate limit, refresh through the single-flight `refresh_if_due`, retry transient failures.
 
-Used by `manage.py refresh_tokens` (many at once on threads, integrations/refresh_pool.py) and
+Used by `manage.py refresh_tokens` (many at once on threads, integrations/background/pool.py) and
 by the Celery batch task. History (CredentialEvent) is written by token_refresh itself: a
 refreshed, refresh_failed or reauth_required event per try, never twice here.
 """
@@ -21,17 +21,17 @@ from django.conf import settings
 from social_django.models import UserSocialAuth
 
 from integrations import clock
-from integrations.backoff import RetryPolicy
+from integrations.background.backoff import RetryPolicy
 from integrations.exceptions import (
     CredentialsUnreadable,
     ProviderNotOffered,
     ReauthRequired,
     RefreshFailed,
 )
-from integrations.rate_limit import RateLimiter
+from integrations.background.rate_limit import RateLimiter
 from integrations.signals import credentials_refreshed
-from integrations.token_refresh import refresh, refresh_if_due
-from integrations.tokens import Status
+from integrations.refreshing.single_flight import refresh, refresh_if_due
+from integrations.store.credentials import Status
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def _note_refresh(sender: str, association: UserSocialAuth, **kwargs: object) ->
 def _watch(pk: int) -> Iterator[threading.local]:
     # Connected here rather than once at import: code that clears a signal's receivers
     # (tests do) must not silently turn every refresh into a "skipped". Idempotent.
-    credentials_refreshed.connect(_note_refresh, dispatch_uid="integrations.refresher")
+    credentials_refreshed.connect(_note_refresh, dispatch_uid="integrations.background.refresher")
     _watching.pk, _watching.refreshed = pk, False
     try:
         yield _watching

@@ -22,13 +22,15 @@ from django.db import transaction
 from social_core.exceptions import AuthCredentialError, SocialAuthBaseException
 from social_django.models import UserSocialAuth
 
-from integrations import clock, crypto
-from integrations.events import record_event
+from integrations import clock
+
+from integrations.store import crypto
+from integrations.store.history import record_event
 from integrations.exceptions import CredentialsUnreadable, ReauthRequired, RefreshFailed
 from integrations.models import CredentialEvent
-from integrations.providers import backend_instance
+from integrations.providers.registry import backend_instance
 from integrations.signals import credentials_refreshed, reauth_required
-from integrations.tokens import (
+from integrations.store.credentials import (
     Credentials,
     Status,
     fingerprint,

@@ -4,7 +4,7 @@ Keys come from ``settings.CUSTODIAN_ENCRYPTION_KEYS``: the first encrypts, all d
 new key can be put in front and old rows re-encrypted at leisure (``rotate_encryption_keys``).
 In development, with no key set, settings derive one from SECRET_KEY (a system check warns).
 
-Every plaintext passing through here is registered in ``integrations.secrets_registry``, so
+Every plaintext passing through here is registered in ``integrations.security.secrets_registry``, so
 logs and error pages mask it by value wherever it shows up later (even bare, with no name).
 """
 
@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from integrations import secrets_registry
+from integrations.security import secrets_registry
 
 # Marks a stored value as ciphertext; values without it are rows written before encryption.
 PREFIX = "enc:"

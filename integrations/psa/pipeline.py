@@ -13,13 +13,15 @@ from django.contrib import messages
 from django.urls import reverse
 from social_core.exceptions import AuthPolicyError
 
-from integrations import clock, crypto
-from integrations.approval import record_approval
-from integrations.events import record_event
+from integrations import clock
+
+from integrations.store import crypto
+from integrations.providers.approval import record_approval
+from integrations.store.history import record_event
 from integrations.models import CredentialEvent
-from integrations.providers import provider_title
-from integrations.revocation import record_revocation, revoke_at_provider
-from integrations.tokens import RAW_TOKEN_KEYS, Status, read_credentials, store_token_response
+from integrations.providers.registry import provider_title
+from integrations.psa.disconnect import record_revocation, revoke_at_provider
+from integrations.store.credentials import RAW_TOKEN_KEYS, Status, read_credentials, store_token_response
 
 logger = logging.getLogger(__name__)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from social_django.models import UserSocialAuth
 
-from integrations.providers import backend_instance
+from integrations.providers.registry import backend_instance
 from integrations.signals import connection_approved
-from integrations.token_refresh import refresh_if_due
-from integrations.tokens import Status, patch_association
+from integrations.refreshing.single_flight import refresh_if_due
+from integrations.store.credentials import Status, patch_association
 
 
 def record_approval(association: UserSocialAuth, access_token: str) -> bool | None:

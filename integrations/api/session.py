@@ -10,7 +10,9 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 from social_django.models import UserSocialAuth
 
-from integrations import clock, crypto
+from integrations import clock
+
+from integrations.store import crypto
 from integrations.exceptions import (
     AwaitingApproval,
     CredentialsUnreadable,
@@ -19,10 +21,10 @@ from integrations.exceptions import (
     NotConnected,
     ReauthRequired,
 )
-from integrations.origins import OriginGuard, UnsafeURL
-from integrations.providers import backend_instance
-from integrations.token_refresh import refresh_after_rejection, refresh_if_due
-from integrations.tokens import Credentials, Status, read_credentials
+from integrations.api.origins import OriginGuard, UnsafeURL
+from integrations.providers.registry import backend_instance
+from integrations.refreshing.single_flight import refresh_after_rejection, refresh_if_due
+from integrations.store.credentials import Credentials, Status, read_credentials
 
 # One connection pool for every session in the process, so short-lived sessions (one per
 # get_session call) reuse TCP/TLS connections instead of opening new ones.

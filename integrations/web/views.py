@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from social_django.models import UserSocialAuth
 
-from integrations.approval import check_again
+from integrations.providers.approval import check_again
 from integrations.exceptions import (
     CredentialsUnreadable,
     CustodianError,
@@ -23,11 +23,11 @@ from integrations.exceptions import (
     ReauthRequired,
     RefreshFailed,
 )
-from integrations.middleware import MESSAGES
-from integrations.providers import is_offered, provider_title
-from integrations.revocation import disconnect_without_revocation
-from integrations.selectors import connections_of
-from integrations.sessions import get_session
+from integrations.web.middleware import MESSAGES
+from integrations.providers.registry import is_offered, provider_title
+from integrations.psa.disconnect import disconnect_without_revocation
+from integrations.web.selectors import connections_of
+from integrations.api.session import get_session
 
 # What "Try it" calls for each provider: a harmless identity endpoint.
 TRY_IT_PATH = "/ping/whoami"

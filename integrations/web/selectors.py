@@ -7,9 +7,11 @@ from datetime import datetime, timezone
 
 from social_django.models import UserSocialAuth
 
-from integrations import clock, crypto
-from integrations.providers import is_offered, provider_title
-from integrations.tokens import SECRET_FIELDS, Status
+from integrations import clock
+
+from integrations.store import crypto
+from integrations.providers.registry import is_offered, provider_title
+from integrations.store.credentials import SECRET_FIELDS, Status
 
 # Shown instead of the stored status when no configured key decrypts the tokens.
 UNREADABLE = "unreadable"

@@ -27,7 +27,9 @@ from django.db.models import F, Func, JSONField
 from django.utils import timezone
 from social_django.models import UserSocialAuth
 
-from integrations import crypto, secrets_registry
+from integrations.store import crypto
+
+from integrations.security import secrets_registry
 from integrations.models import CredentialState
 
 SECRET_FIELDS = ("access_token", "refresh_token", "id_token")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 from django.db import connections
 
-from integrations.refresher import Outcome, Refresher, Summary
+from integrations.background.refresher import Outcome, Refresher, Summary
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,6 @@
+"""The Django admin of social associations, their history and users.
+
+Django's admin autodiscovery imports this package; importing the modules registers them.
+"""
+
+from integrations.admin import associations  # noqa: F401
