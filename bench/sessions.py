@@ -92,7 +92,7 @@ def one_refresh_round_trip(association) -> float:
 
 
 def expire(association) -> None:
-    from integrations.store.credentials import merge_extra_data
+    from integrations.store.writes import merge_extra_data
 
     merge_extra_data(association.pk, {"expires_at": int(time.time()) - 10})
 

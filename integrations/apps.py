@@ -17,6 +17,12 @@ class IntegrationsConfig(AppConfig):
         # LOGGING lacks the filter, and on every settings change (tests, override_settings).
         secrets_registry.register_settings(settings)
         setting_changed.connect(_register_changed_setting, dispatch_uid="custodian-secrets")
+        # The credential index follows any save of an association, also one made through
+        # Python Social Auth's own API (the token store itself writes both at once).
+        from django.db.models.signals import post_save
+        from social_django.models import UserSocialAuth
+
+        post_save.connect(_sync_state, sender=UserSocialAuth, dispatch_uid="custodian-state")
 
 
 def _register_changed_setting(
@@ -27,3 +33,12 @@ def _register_changed_setting(
 
     if enter:
         secrets_registry.register_setting(setting, value)
+
+
+def _sync_state(*, instance: object, raw: bool = False, **kwargs: object) -> None:
+    """Keep CredentialState in step with an association saved outside the token store."""
+    if raw:  # loaddata: the fixture brings its own rows
+        return
+    from integrations.store.writes import sync_state
+
+    sync_state(instance)  # type: ignore[arg-type]

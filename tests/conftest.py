@@ -84,7 +84,7 @@ def expire_locally(association: UserSocialAuth, seconds_ago: int = 10) -> None:
     """Make the stored access token look expired (the provider still accepts it)."""
     import time
 
-    from integrations.store.credentials import merge_extra_data
+    from integrations.store.writes import merge_extra_data
 
     merge_extra_data(association.pk, {"expires_at": int(time.time()) - seconds_ago})
     association.refresh_from_db()

@@ -23,7 +23,8 @@ from social_django.models import UserSocialAuth
 from integrations.admin.associations import PENDING_SESSION_KEY, AssociationAdmin
 from integrations.store.history import record_event
 from integrations.models import CredentialEvent
-from integrations.store.credentials import fingerprint, read_credentials, store_token_response
+from integrations.store.credentials import fingerprint, read_credentials
+from integrations.store.writes import store_token_response
 from tests.conftest import connect, raw_extra_data
 
 pytestmark = pytest.mark.django_db

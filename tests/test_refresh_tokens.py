@@ -33,7 +33,8 @@ from integrations.models import CredentialEvent, CredentialState
 from integrations.background.rate_limit import RateLimiter
 from integrations.background.pool import refresh_all
 from integrations.background.refresher import Outcome, Refresher
-from integrations.store.credentials import merge_extra_data, read_credentials
+from integrations.store.credentials import read_credentials
+from integrations.store.writes import merge_extra_data
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -273,7 +274,7 @@ def test_unexpected_errors_make_the_exit_status_non_zero(granted, provider, monk
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("integrations.background.refresher.refresh_if_due", broken)
+    monkeypatch.setattr("integrations.background.refresher.renew", broken)
     out = io.StringIO()
     with pytest.raises(CommandError, match="2 unexpected errors"):
         run("--concurrency=2", stdout=out)

@@ -20,7 +20,8 @@ from integrations import (
     reauth_required,
     refresh,
 )
-from integrations.store.credentials import fingerprint, merge_extra_data, read_credentials
+from integrations.store.credentials import fingerprint, read_credentials
+from integrations.store.writes import merge_extra_data
 from tests.conftest import connect, expire_locally, raw_extra_data
 
 pytestmark = pytest.mark.django_db

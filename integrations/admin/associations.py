@@ -46,6 +46,7 @@ from integrations.exceptions import ProviderNotOffered, ReauthRequired, RefreshF
 from integrations.models import CredentialEvent, User
 from integrations.providers.registry import available_providers, provider_title
 from integrations.refreshing.single_flight import refresh
+from integrations.store.times import to_datetime
 from integrations.store.credentials import SECRET_FIELDS, fingerprint
 
 logger = logging.getLogger(__name__)
@@ -119,9 +120,6 @@ def _token_fingerprint(association: UserSocialAuth, field: str) -> str:
     except crypto.DecryptionError:
         return "undecryptable with the configured keys"
 
-
-def _epoch_to_datetime(epoch: int | None) -> datetime | None:
-    return datetime.fromtimestamp(epoch, tz=dt_timezone.utc) if epoch is not None else None
 
 
 def _state(association: UserSocialAuth):
@@ -471,7 +469,7 @@ class AssociationAdmin(UserSocialAuthOption):
             outcome = f"refresh failed ({error.code})"
             messages.error(request, f"{label}: {outcome}.")
         else:
-            expires_at = _epoch_to_datetime(credentials.expires_at)
+            expires_at = to_datetime(credentials.expires_at)
             outcome = f"refreshed, new access token fp {fingerprint(credentials.access_token)}"
             expiry = f"expires {health.expires_phrase(expires_at)}" if expires_at else "no expiry"
             messages.success(request, f"{label}: {outcome}, {expiry}.")

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.utils.timesince import timesince, timeuntil
 
-from integrations import clock
+from integrations.store.times import now_datetime
 from integrations.store.credentials import Status
 
 
@@ -47,11 +47,6 @@ UNKNOWN = Health(5, "unknown", "Unknown", "no credential state recorded yet (ref
 HEALTHS = (ACTIVE, EXPIRING_SOON, EXPIRED_REFRESHABLE, AWAITING_APPROVAL, REAUTH_REQUIRED, UNKNOWN)
 BY_RANK = {health.rank: health for health in HEALTHS}
 BY_KEY = {health.key: health for health in HEALTHS}
-
-
-def now_datetime() -> datetime:
-    """The current time as an aware datetime (from integrations.clock, so tests can move it)."""
-    return datetime.fromtimestamp(clock.now(), tz=dt_timezone.utc)
 
 
 def health_rank(now: datetime | None = None) -> Case:

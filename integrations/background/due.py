@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import timedelta
 
 from django.db.models import Q, QuerySet
 
 from integrations.models import CredentialState
 from integrations.store.credentials import Status
+from integrations.store.times import at
 
 # Statuses whose tokens are worth refreshing; listed (not excluded) so the
 # (status, expires_at) index can serve the query.
@@ -36,14 +36,10 @@ class Due:
     reason: str
 
 
-def _at(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=dt_timezone.utc)
-
-
 def expiring(within: float, *, now: float, provider: str | None = None) -> QuerySet:
     """CredentialState rows whose access token expires within `within` seconds of `now`."""
     rows = CredentialState.objects.filter(
-        status__in=REFRESHABLE, expires_at__lte=_at(now + within)
+        status__in=REFRESHABLE, expires_at__lte=at(now + within)
     )
     if provider:
         rows = rows.filter(association__provider=provider)
@@ -53,7 +49,7 @@ def expiring(within: float, *, now: float, provider: str | None = None) -> Query
 def idle(provider: str, seconds: float, *, now: float) -> QuerySet:
     """CredentialState rows of `provider` not refreshed (or, never refreshed, not connected)
     within the last `seconds`."""
-    cutoff = _at(now) - timedelta(seconds=seconds)
+    cutoff = at(now) - timedelta(seconds=seconds)
     return CredentialState.objects.filter(
         Q(last_refreshed_at__lt=cutoff)
         | Q(last_refreshed_at__isnull=True, association__created__lt=cutoff),

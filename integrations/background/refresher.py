@@ -13,8 +13,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -29,8 +28,7 @@ from integrations.exceptions import (
     RefreshFailed,
 )
 from integrations.background.rate_limit import RateLimiter
-from integrations.signals import credentials_refreshed
-from integrations.refreshing.single_flight import refresh, refresh_if_due
+from integrations.refreshing.single_flight import renew
 from integrations.store.credentials import Status
 
 logger = logging.getLogger(__name__)
@@ -82,27 +80,6 @@ class Summary:
 
     def as_dict(self) -> dict[str, int]:
         return {outcome.name.lower(): count for outcome, count in self.counts.items()}
-
-
-_watching = threading.local()
-
-
-def _note_refresh(sender: str, association: UserSocialAuth, **kwargs: object) -> None:
-    """Tell the watching thread that *its* call refreshed (not another process's)."""
-    if getattr(_watching, "pk", None) == association.pk:
-        _watching.refreshed = True
-
-
-@contextmanager
-def _watch(pk: int) -> Iterator[threading.local]:
-    # Connected here rather than once at import: code that clears a signal's receivers
-    # (tests do) must not silently turn every refresh into a "skipped". Idempotent.
-    credentials_refreshed.connect(_note_refresh, dispatch_uid="integrations.background.refresher")
-    _watching.pk, _watching.refreshed = pk, False
-    try:
-        yield _watching
-    finally:
-        _watching.pk = None
 
 
 class Refresher:
@@ -157,27 +134,26 @@ class Refresher:
             return Attempt(Outcome.SKIPPED)
         self.limiter.acquire(association.provider)
         expires_at = (association.extra_data or {}).get("expires_at")
-        with _watch(association.pk) as watched:
-            try:
-                if expires_at is None:
-                    # Keep-alive of a token without expiry: forced, still single-flight.
-                    refresh(association, force=True)
-                else:
-                    # Due as long as the stored expiry is still the one just read: once
-                    # another caller has replaced the token, this one does not refresh again.
-                    refresh_if_due(association, leeway=int(expires_at) - clock.now())
-            except CredentialsUnreadable:
-                # No configured key reads this row: no retry cures that, and the row is kept
-                # as it is so that restoring the key brings it back.
-                logger.warning("Association %s has undecryptable credentials", association.pk)
-                return Attempt(Outcome.FAILED)
-            except ProviderNotOffered:
-                return Attempt(Outcome.SKIPPED)
-            except ReauthRequired:
-                return Attempt(Outcome.REAUTH_REQUIRED)
-            except RefreshFailed as error:
-                return Attempt(Outcome.FAILED, retry=error.cause not in PERMANENT_CAUSES)
-            return Attempt(Outcome.REFRESHED if watched.refreshed else Outcome.SKIPPED)
+        try:
+            if expires_at is None:
+                # Keep-alive of a token without expiry: forced, still single-flight.
+                renewal = renew(association, force=True)
+            else:
+                # Due as long as the stored expiry is still the one just read: once another
+                # caller has replaced the token, this one does not refresh again.
+                renewal = renew(association, leeway=int(expires_at) - clock.now())
+        except CredentialsUnreadable:
+            # No configured key reads this row: no retry cures that, and the row is kept as
+            # it is so that restoring the key brings it back.
+            logger.warning("Association %s has undecryptable credentials", association.pk)
+            return Attempt(Outcome.FAILED)
+        except ProviderNotOffered:
+            return Attempt(Outcome.SKIPPED)
+        except ReauthRequired:
+            return Attempt(Outcome.REAUTH_REQUIRED)
+        except RefreshFailed as error:
+            return Attempt(Outcome.FAILED, retry=error.cause not in PERMANENT_CAUSES)
+        return Attempt(Outcome.REFRESHED if renewal.refreshed else Outcome.SKIPPED)
 
     def is_due(self, association: UserSocialAuth, now: float) -> bool:
         """Due by expiry within the window, or by keep-alive; never when awaiting reconnect."""

@@ -7,7 +7,8 @@ from social_django.models import UserSocialAuth
 from integrations.providers.registry import backend_instance
 from integrations.signals import connection_approved
 from integrations.refreshing.single_flight import refresh_if_due
-from integrations.store.credentials import Status, patch_association
+from integrations.store.credentials import Status
+from integrations.store.writes import patch_association
 
 
 def record_approval(association: UserSocialAuth, access_token: str) -> bool | None:

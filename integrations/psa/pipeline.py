@@ -21,7 +21,8 @@ from integrations.store.history import record_event
 from integrations.models import CredentialEvent
 from integrations.providers.registry import provider_title
 from integrations.psa.disconnect import record_revocation, revoke_at_provider
-from integrations.store.credentials import RAW_TOKEN_KEYS, Status, read_credentials, store_token_response
+from integrations.store.credentials import RAW_TOKEN_KEYS, Status, read_credentials
+from integrations.store.writes import store_token_response
 
 logger = logging.getLogger(__name__)
 

@@ -30,14 +30,8 @@ from integrations.exceptions import CredentialsUnreadable, ReauthRequired, Refre
 from integrations.models import CredentialEvent
 from integrations.providers.registry import backend_instance
 from integrations.signals import credentials_refreshed, reauth_required
-from integrations.store.credentials import (
-    Credentials,
-    Status,
-    fingerprint,
-    patch_association,
-    read_credentials,
-    store_token_response,
-)
+from integrations.store.credentials import Credentials, Status, fingerprint, read_credentials
+from integrations.store.writes import patch_association, store_token_response
 
 logger = logging.getLogger(__name__)
 
@@ -51,23 +45,46 @@ def refresh(association: UserSocialAuth, force: bool = False, *, actor: Any = No
     Usable without a session: by the admin, the background job, the shell. `actor` (a user)
     is recorded in the credential history.
     """
-    try:
-        seen = read_credentials(association.extra_data or {})
-    except crypto.DecryptionError:
-        raise CredentialsUnreadable(association.provider, association.uid) from None
-    if force:
-        # Forced, but still single-flight: a caller that waited on the lock while another
-        # refreshed the very token it saw uses that result instead of refreshing again.
-        return _refresh_locked(
-            association, lambda current: current.access_token == seen.access_token, actor=actor
-        )
-    return refresh_if_due(association, actor=actor)
+    return renew(association, force=force, actor=actor).credentials
 
 
 def refresh_if_due(
     association: UserSocialAuth, *, leeway: float | None = None, actor: Any = None
 ) -> Credentials:
     """Return fresh credentials, refreshing first when they expire within the leeway."""
+    return renew(association, leeway=leeway, actor=actor).credentials
+
+
+@dataclass(frozen=True)
+class Renewal:
+    """What a refresh call found: the credentials to use, and whether *this* call refreshed
+    them (False when they were not due, or another caller had refreshed them meanwhile)."""
+
+    credentials: Credentials
+    refreshed: bool
+
+
+def renew(
+    association: UserSocialAuth,
+    *,
+    force: bool = False,
+    leeway: float | None = None,
+    actor: Any = None,
+) -> Renewal:
+    """Refresh single-flight when due within `leeway` (default CUSTODIAN_REFRESH_LEEWAY), or
+    always with `force`; say whether this call refreshed.
+
+    Forced, it is still single-flight: a caller that waited on the lock while another
+    refreshed the very token it saw uses that result instead of refreshing again.
+    """
+    if force:
+        try:
+            seen = read_credentials(association.extra_data or {})
+        except crypto.DecryptionError:
+            raise CredentialsUnreadable(association.provider, association.uid) from None
+        return _refresh_locked(
+            association, lambda current: current.access_token == seen.access_token, actor=actor
+        )
     window = settings.CUSTODIAN_REFRESH_LEEWAY if leeway is None else leeway
     return _refresh_locked(
         association, lambda current: current.expires_within(window, now=clock.now()), actor=actor
@@ -82,7 +99,7 @@ def refresh_after_rejection(association: UserSocialAuth, rejected_access_token: 
     """
     return _refresh_locked(
         association, lambda current: current.access_token == rejected_access_token
-    )
+    ).credentials
 
 
 @dataclass
@@ -101,7 +118,7 @@ def _refresh_locked(
     needs_refresh: Callable[[Credentials], bool],
     *,
     actor: Any = None,
-) -> Credentials:
+) -> Renewal:
     with transaction.atomic():
         row = UserSocialAuth.objects.select_for_update().get(pk=association.pk)
         outcome = _refresh_row(row, needs_refresh)
@@ -133,7 +150,7 @@ def _refresh_locked(
     if outcome.refreshed:
         record_event(row, CredentialEvent.Kind.REFRESHED, actor=actor)
         credentials_refreshed.send(sender=row.provider, association=row)
-    return outcome.credentials
+    return Renewal(outcome.credentials, outcome.refreshed)
 
 
 def _refresh_row(row: UserSocialAuth, needs_refresh: Callable[[Credentials], bool]) -> _Outcome:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from social_django.models import UserSocialAuth
 
@@ -12,6 +12,7 @@ from integrations import clock
 from integrations.store import crypto
 from integrations.providers.registry import is_offered, provider_title
 from integrations.store.credentials import SECRET_FIELDS, Status
+from integrations.store.times import to_datetime
 
 # Shown instead of the stored status when no configured key decrypts the tokens.
 UNREADABLE = "unreadable"
@@ -34,10 +35,6 @@ class ConnectionRow:
     offered: bool
 
 
-def _at(epoch: float | None) -> datetime | None:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc) if epoch is not None else None
-
-
 def connections_of(user) -> list[ConnectionRow]:
     """Return the user's associations, newest first, in display form."""
     now = clock.now()
@@ -54,10 +51,10 @@ def connections_of(user) -> list[ConnectionRow]:
                 uid=association.uid,
                 display_name=data.get("display_name") or "",
                 status=UNREADABLE if _unreadable(data) else data.get("status") or Status.ACTIVE,
-                expires_at=_at(expires_at),
+                expires_at=to_datetime(expires_at),
                 expired=expires_at is not None and expires_at <= now,
                 connected_since=association.created,
-                last_refreshed=_at(refreshed_at),
+                last_refreshed=to_datetime(refreshed_at),
                 offered=is_offered(association.provider),
             )
         )

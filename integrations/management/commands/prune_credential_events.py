@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from integrations.admin.health import now_datetime
+from integrations.store.times import now_datetime
 from integrations.models import CredentialEvent
 
 

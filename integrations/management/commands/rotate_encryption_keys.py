@@ -15,7 +15,8 @@ from django.db import transaction
 from social_django.models import UserSocialAuth
 
 from integrations.store import crypto
-from integrations.store.credentials import SECRET_FIELDS, merge_extra_data
+from integrations.store.credentials import SECRET_FIELDS
+from integrations.store.writes import merge_extra_data
 
 
 def _reencrypted_fields(extra_data: dict) -> dict[str, str]:

@@ -1,0 +1,116 @@
+"""The one writer of stored credentials: extra_data and its CredentialState index together.
+
+``UserSocialAuth.extra_data`` is the authoritative record of an association's credentials,
+status and expiry: it is what Python Social Auth keeps, and every decision about one
+association (is it due? may it be used? what does its owner see?) reads it. ``CredentialState``
+is an index derived from it, so that questions about many associations (which are due, the
+admin's health list, sorting and filtering by expiry) are answered by indexed queries rather
+than by decrypting or scanning JSON. Bulk queries select through the index; every decision
+re-reads extra_data (the refresh does so under the row lock).
+
+So that the two never disagree, both are written here, by ``merge_extra_data``, in one
+transaction. Code that saves an association another way (Python Social Auth's own API, a
+shell) is caught up by ``sync_state``, run on every save of an association.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import NotSupportedError, transaction
+from django.db.models import F, Func, JSONField
+from django.utils import timezone
+from social_django.models import UserSocialAuth
+
+from integrations.models import CredentialState
+from integrations.store.credentials import seal, token_fields_from_response
+from integrations.store.times import to_datetime
+
+# extra_data keys mirrored in CredentialState, and the column each goes to.
+INDEXED = {"expires_at": "expires_at", "status": "status", "refreshed_at": "last_refreshed_at"}
+
+
+class JSONMerge(Func):
+    """Merge a patch into a JSON column inside the database (RFC 7396: None removes a key).
+
+    Writing only the patched keys means a concurrent writer of other keys is never
+    overwritten by a read-modify-write of the whole document.
+    """
+
+    output_field = JSONField()
+
+    def __init__(self, field: str, patch: Mapping[str, Any]) -> None:
+        self.patch = dict(patch)
+        super().__init__(F(field))
+
+    def as_sql(self, compiler, connection, **extra_context):  # type: ignore[override]
+        lhs, params = compiler.compile(self.source_expressions[0])
+        if connection.vendor == "postgresql":
+            removed = [key for key, value in self.patch.items() if value is None]
+            kept = {key: value for key, value in self.patch.items() if value is not None}
+            sql = f"((COALESCE({lhs}, '{{}}'::jsonb) - %s::text[]) || %s::jsonb)"
+            return sql, [*params, removed, json.dumps(kept)]
+        if connection.vendor == "sqlite":
+            return f"json_patch(COALESCE({lhs}, '{{}}'), %s)", [*params, json.dumps(self.patch)]
+        raise NotSupportedError(f"JSONMerge is not implemented for {connection.vendor}")
+
+
+def merge_extra_data(association_id: int, fields: Mapping[str, Any]) -> None:
+    """Write `fields` (already sealed) into one association's extra_data, leaving other keys,
+    and the matching CredentialState columns, in one transaction."""
+    with transaction.atomic():
+        UserSocialAuth.objects.filter(pk=association_id).update(
+            extra_data=JSONMerge("extra_data", fields), modified=timezone.now()
+        )
+        _write_state(association_id, {key: fields[key] for key in INDEXED if key in fields})
+
+
+def sync_state(association: UserSocialAuth) -> None:
+    """Bring the index in step with an association saved outside merge_extra_data."""
+    data = association.extra_data or {}
+    _write_state(association.pk, {key: data.get(key) for key in INDEXED})
+
+
+def _write_state(association_id: int, values: Mapping[str, Any]) -> None:
+    if not values:
+        return
+    state: dict[str, Any] = {
+        INDEXED[key]: to_datetime(value) if key != "status" else (value or "active")
+        for key, value in values.items()
+    }
+    if not CredentialState.objects.filter(association_id=association_id).update(**state):
+        CredentialState.objects.get_or_create(association_id=association_id, defaults=state)
+
+
+def store_token_response(
+    association: UserSocialAuth,
+    response: Mapping[str, Any],
+    *,
+    previous_refresh_token: str | None,
+    now: float,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Normalize, encrypt and persist a token response; return the sealed fields written.
+
+    The in-memory `association.extra_data` is updated too, so callers can go on using it.
+    """
+    fields = seal(
+        {
+            **token_fields_from_response(
+                response, previous_refresh_token=previous_refresh_token, now=now
+            ),
+            **(extra or {}),
+        }
+    )
+    patch_association(association, fields)
+    return fields
+
+
+def patch_association(association: UserSocialAuth, fields: Mapping[str, Any]) -> None:
+    """Merge `fields` (already sealed) into the row and mirror it on the instance in memory,
+    the way the database applied it (None removes a key)."""
+    merge_extra_data(association.pk, fields)
+    merged = {**(association.extra_data or {}), **fields}
+    association.extra_data = {key: value for key, value in merged.items() if value is not None}
