@@ -329,9 +329,7 @@ SOCIAL_AUTH_DISCONNECT_PIPELINE = (
     "social_core.pipeline.disconnect.allowed_to_disconnect",
     # Collect the associations to remove (only the logged-in user's).
     "social_core.pipeline.disconnect.get_entries",
-    # Revoke at the provider when it can; never block the disconnect on it.
-    "integrations.psa.pipeline.revoke_credentials",
-    # Remove the associations, recording it in their history.
+    # Revoke at the provider when it can (never blocking on it), record it, remove them.
     "integrations.psa.pipeline.disconnect",
 )
 

@@ -41,11 +41,12 @@ from integrations.store import crypto
 from integrations.admin import health
 from integrations.admin.connect_policy import may_connect_for, outranks
 from integrations.store.history import record_event
-from integrations.psa.disconnect import record_revocation, revoke_at_provider
+from integrations.psa.disconnect import disconnect
 from integrations.exceptions import ProviderNotOffered, ReauthRequired, RefreshFailed
 from integrations.models import CredentialEvent, User
 from integrations.providers.registry import available_providers, provider_title
 from integrations.refreshing.single_flight import refresh
+from integrations.psa.messages import for_admin
 from integrations.store.times import to_datetime
 from integrations.store.credentials import SECRET_FIELDS, fingerprint
 
@@ -59,28 +60,6 @@ PENDING_SESSION_KEY = "custodian_admin_connect"
 PENDING_LIFETIME = 3600  # seconds
 PENDING_MAX = 20
 
-# What an admin reads when connecting fails, by social-core error code. Nothing here echoes
-# what the provider sent.
-CONNECT_ERRORS = {
-    "authorization_declined": "access was declined at {provider} (access_denied)",
-    "missing_parameter": "the answer from {provider} was incomplete",
-    "session_context_missing": "the state check failed: this answer does not belong to a "
-    "connection started in this session (expired, or already used)",
-    "state_mismatch": "the state check failed: this answer does not belong to a connection "
-    "started in this session (expired, or already used)",
-    "identity_in_use": "this {provider} account is already linked to another user; "
-    "disconnect it there first",
-    "authorization_code_rejected": "{provider} rejected the authorization code (already used "
-    "or expired)",
-    "connection_failed": "{provider} could not be reached",
-    "timeout": "{provider} did not answer in time",
-    "unavailable": "{provider} is having trouble (server error)",
-    "rate_limited": "{provider} is rate limiting us",
-    "malformed_response": "{provider} sent an answer we could not understand",
-    "invalid_setting": "{provider} is not configured on this site",
-    "backend_missing": "{provider} is not enabled on this site",
-}
-UNKNOWN_CONNECT_ERROR = "an error occurred ({code})"
 
 
 # --- Masking ------------------------------------------------------------------------------------
@@ -569,27 +548,21 @@ class AssociationAdmin(UserSocialAuthOption):
         and delete. A failed revocation never keeps the association (it is reported)."""
         label = _label(association)
         title = provider_title(association.provider)
-        revoked, reason = revoke_at_provider(association, request)
-        record_revocation(association, revoked, reason, actor=request.user)
-        if revoked is True:
-            messages.success(request, f"{label}: revoked at {title} and disconnected.")
-        elif revoked is False:
-            messages.warning(
-                request,
-                f"{label}: disconnected, but revocation at {title} failed ({reason}); the grant "
-                "may still be valid there.",
-            )
-        else:
-            messages.success(request, f"{label}: disconnected ({reason}).")
-        record_event(
-            association,
-            CredentialEvent.Kind.DISCONNECTED,
-            actor=request.user,
-            detail="from the admin",
-        )
         if log:
             self.log_deletions(request, [association])
-        association.delete()
+        outcome = disconnect(
+            association, actor=request.user, request=request, detail="from the admin"
+        )
+        if outcome.revoked is True:
+            messages.success(request, f"{label}: revoked at {title} and disconnected.")
+        elif outcome.revoked is False:
+            messages.warning(
+                request,
+                f"{label}: disconnected, but revocation at {title} failed ({outcome.reason}); "
+                "the grant may still be valid there.",
+            )
+        else:
+            messages.success(request, f"{label}: disconnected ({outcome.reason}).")
 
     # -- connect from the admin --
 
@@ -752,7 +725,7 @@ class AssociationAdmin(UserSocialAuthOption):
 
     @staticmethod
     def _connect_error(request: HttpRequest, title: str, code: str, user: Any = None) -> None:
-        reason = CONNECT_ERRORS.get(code, UNKNOWN_CONNECT_ERROR).format(provider=title, code=code)
+        reason = for_admin(code, title)
         target = f" for {user}" if user is not None else ""
         messages.error(
             request, f"Connecting {title}{target} failed: {reason}. Nothing was connected."

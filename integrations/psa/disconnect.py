@@ -1,7 +1,14 @@
-"""End a grant at the provider and record it; shared by user disconnect and the admin."""
+"""Disconnecting an association: the one service behind the user's disconnect (the
+disconnect pipeline), the disconnect of a provider no longer offered, and the admin.
+
+Revoke at the provider when it can (never blocking the disconnect on it), record what
+happened in the history, delete the association.
+"""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -15,6 +22,8 @@ from integrations.exceptions import ProviderNotOffered
 from integrations.models import CredentialEvent
 from integrations.providers.registry import backend_instance, provider_title
 from integrations.store.credentials import read_credentials
+
+logger = logging.getLogger(__name__)
 
 
 def revoke_at_provider(
@@ -58,13 +67,37 @@ def record_revocation(
     )
 
 
-def disconnect_without_revocation(
-    association: UserSocialAuth, *, actor: Any = None, detail: str = ""
-) -> None:
-    """Record the disconnect in the history and delete the association, revoking nothing.
+@dataclass(frozen=True)
+class Disconnected:
+    """What disconnect() did: revoked True/False, or None when not tried, and why."""
 
-    For associations whose provider is no longer offered: there is no backend to revoke
-    with, and the user must still be able to remove their stored credentials.
+    revoked: bool | None
+    reason: str
+
+
+def disconnect(
+    association: UserSocialAuth,
+    *,
+    actor: Any = None,
+    request: HttpRequest | None = None,
+    revoke: bool = True,
+    detail: str = "",
+) -> Disconnected:
+    """Revoke the grant (unless `revoke` is False), record it, then delete the association.
+
+    A provider that is down or refuses never keeps anyone connected against their will: the
+    failure is recorded and logged (without the token), and the association goes anyway.
     """
+    if revoke:
+        revoked, reason = revoke_at_provider(association, request)
+        record_revocation(association, revoked, reason, actor=actor)
+        if revoked is False:
+            logger.warning(
+                "Revocation of %s association %s failed (%s); disconnecting anyway",
+                association.provider, association.pk, reason,
+            )
+    else:
+        revoked, reason = None, "not revoked"
     record_event(association, CredentialEvent.Kind.DISCONNECTED, actor=actor, detail=detail)
     association.delete()
+    return Disconnected(revoked, reason)

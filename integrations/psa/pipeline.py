@@ -20,7 +20,7 @@ from integrations.providers.approval import record_approval
 from integrations.store.history import record_event
 from integrations.models import CredentialEvent
 from integrations.providers.registry import provider_title
-from integrations.psa.disconnect import record_revocation, revoke_at_provider
+from integrations.psa.disconnect import disconnect as disconnect_association
 from integrations.store.credentials import RAW_TOKEN_KEYS, Status, read_credentials
 from integrations.store.writes import store_token_response
 
@@ -117,32 +117,13 @@ def _request_user(backend: Any) -> Any:
     return user if getattr(user, "is_authenticated", False) else None
 
 
-def revoke_credentials(strategy: Any, entries: list[Any], *args: Any, **kwargs: Any) -> None:
-    """Revoke each association's grant at its provider, never blocking the disconnect.
-
-    A provider that is down or refuses must not keep a user connected against their will;
-    the failure is recorded in the history and logged (without the token).
-    """
+def disconnect(strategy: Any, entries: list[Any], *args: Any, **kwargs: Any) -> None:
+    """Revoke each association at its provider when it can, record it, and remove it
+    (integrations.psa.disconnect), telling the user."""
     request = getattr(strategy, "request", None)
     actor = getattr(request, "user", None)
     for entry in entries:
-        revoked, reason = revoke_at_provider(entry, request)
-        record_revocation(entry, revoked, reason, actor=actor)
-        if revoked is False:
-            logger.warning(
-                "Revocation of %s association %s failed (%s); disconnecting anyway",
-                entry.provider, entry.pk, reason,
-            )
-
-
-def disconnect(strategy: Any, entries: list[Any], user_storage: Any, *args: Any, **kwargs: Any) -> None:
-    """Remove the associations, recording it in their history first."""
-    request = getattr(strategy, "request", None)
-    actor = getattr(request, "user", None)
-    for entry in entries:
-        record_event(entry, CredentialEvent.Kind.DISCONNECTED, actor=actor)
-        user_storage.disconnect(entry)
+        provider, uid = entry.provider, entry.uid
+        disconnect_association(entry, actor=actor, request=request)
         if request is not None:
-            messages.success(
-                request, f"{provider_title(entry.provider)} account {entry.uid} was disconnected."
-            )
+            messages.success(request, f"{provider_title(provider)} account {uid} was disconnected.")

@@ -23,9 +23,9 @@ from integrations.exceptions import (
     ReauthRequired,
     RefreshFailed,
 )
-from integrations.web.middleware import MESSAGES
+from integrations.psa.messages import for_person
 from integrations.providers.registry import is_offered, provider_title
-from integrations.psa.disconnect import disconnect_without_revocation
+from integrations.psa.disconnect import disconnect
 from integrations.web.selectors import connections_of
 from integrations.api.session import get_session
 
@@ -176,10 +176,13 @@ def confirm_disconnect(request: HttpRequest, association_id: int) -> HttpRespons
         if offered:
             return HttpResponseNotAllowed(["GET"])
         if only_login:
-            messages.error(request, MESSAGES["disconnect_disallowed"].format(provider=title))
+            messages.error(request, for_person("disconnect_disallowed", title))
             return redirect("connections")
-        disconnect_without_revocation(
-            association, actor=request.user, detail="provider no longer offered; not revoked"
+        disconnect(
+            association,
+            actor=request.user,
+            revoke=False,
+            detail="provider no longer offered; not revoked",
         )
         messages.success(
             request,
