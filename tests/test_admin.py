@@ -20,7 +20,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from social_django.models import UserSocialAuth
 
-from integrations.admin.associations import PENDING_SESSION_KEY, AssociationAdmin
+from integrations.admin.associations import AssociationAdmin
+from integrations.admin.connect import PENDING_SESSION_KEY
 from integrations.store.history import record_event
 from integrations.models import CredentialEvent
 from integrations.store.credentials import fingerprint, read_credentials

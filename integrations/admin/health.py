@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
 
 from django.conf import settings
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.utils.timesince import timesince, timeuntil
 
-from integrations.store.times import now_datetime
 from integrations.store.credentials import Status
+from integrations.store.times import now_datetime
 
 
 @dataclass(frozen=True)

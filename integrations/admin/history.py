@@ -1,0 +1,103 @@
+"""An association's credential history in the admin: the capped inline, and the whole
+history read-only."""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib import admin
+from django.forms.models import BaseInlineFormSet
+from django.urls import reverse
+from django.utils.html import format_html
+
+from integrations.models import CredentialEvent
+
+logger = logging.getLogger(__name__)
+
+# How many events the change page shows; the rest are one click away.
+HISTORY_CAP = 50
+
+
+class CappedEventFormSet(BaseInlineFormSet):
+    """The newest HISTORY_CAP events only; `truncated` and `total` tell the template more exist."""
+
+    cap = HISTORY_CAP
+    truncated = False
+
+    def get_queryset(self):
+        if not hasattr(self, "_capped"):
+            rows = list(super().get_queryset()[: self.cap + 1])
+            self.truncated = len(rows) > self.cap
+            self._capped = rows[: self.cap]
+        return self._capped
+
+    def total(self) -> int:
+        self.get_queryset()
+        return super().get_queryset().count() if self.truncated else len(self._capped)
+
+
+class CredentialEventInline(admin.TabularInline):
+    """The association's history, newest first, read-only."""
+
+    model = CredentialEvent
+    fk_name = "association"
+    formset = CappedEventFormSet
+    template = "admin/custodian/credentialevent_inline.html"
+    fields = ("when", "kind", "actor", "detail")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    verbose_name = "history event"
+    verbose_name_plural = "history (newest first)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor").order_by("-created", "-pk")
+
+    @admin.display(description="when")
+    def when(self, obj: CredentialEvent) -> str:
+        return f"{obj.created:%Y-%m-%d %H:%M:%S} UTC"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+
+
+
+
+@admin.register(CredentialEvent)
+class CredentialEventAdmin(admin.ModelAdmin):
+    """Every credential event, including those of disconnected associations. Read-only."""
+
+    list_display = (
+        "created", "kind", "provider", "uid", "user", "actor", "detail", "association_link"
+    )
+    list_filter = ("kind", "provider")
+    list_select_related = ("user", "actor")
+    search_fields = ("uid", "user__username", "user__email", "detail")
+    search_help_text = "Search by account uid, username, e-mail address or detail."
+    date_hierarchy = "created"
+    list_per_page = 100
+
+    @admin.display(description="association")
+    def association_link(self, obj: CredentialEvent) -> str:
+        if obj.association_id is None:
+            return "— (disconnected)"
+        url = reverse("admin:social_django_usersocialauth_change", args=[obj.association_id])
+        return format_html('<a href="{}">#{}</a>', url, obj.association_id)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,43 @@
+"""The user admin: Django's, plus the signup provider and the rule that nobody changes a user
+who holds rights they lack."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied
+
+from integrations.admin.connect_policy import outranks
+from integrations.models import User
+
+
+@admin.register(User)
+class CustodianUserAdmin(UserAdmin):
+    """Django's user admin, plus the provider that created the user."""
+
+    list_display = (*UserAdmin.list_display, "signup_provider")
+    list_filter = (*UserAdmin.list_filter, "signup_provider")
+    fieldsets = (*UserAdmin.fieldsets, ("Custodian", {"fields": ("signup_provider",)}))
+    readonly_fields = ("signup_provider",)
+    # Only a superuser hands out rights: anyone else with "change user" could otherwise make
+    # themselves (or a friend) superuser, or join a stronger group.
+    RIGHTS_FIELDS = ("is_superuser", "groups", "user_permissions")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return fields if request.user.is_superuser else (*fields, *self.RIGHTS_FIELDS)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        """No changing (password included) a user who holds rights the admin lacks."""
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or outranks(obj, request.user) is None)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or outranks(obj, request.user) is None)
+
+    def delete_queryset(self, request, queryset) -> None:
+        """The bulk action checks no object: refuse the whole batch if one outranks."""
+        if any(outranks(user, request.user) for user in queryset):
+            raise PermissionDenied
+        super().delete_queryset(request, queryset)
