@@ -6,10 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from social_core.exceptions import AuthConfigurationError, AuthInputError
 
-from integrations.security import secrets_registry
-
 if TYPE_CHECKING:
-    from integrations.store.credentials import Credentials
+    from backends.credentials import Credentials
 
 
 class CustodianBackend:
@@ -66,7 +64,7 @@ class CustodianBackend:
         """Register the tokens of the login's token response for redaction by value at once:
         from here on they sit bare in frames (social-core's ``args``) that may be reported."""
         response = super().request_access_token(*args, **kwargs)  # type: ignore[misc]
-        secrets_registry.register_token_response(response)
+        self._token_response_received(response)
         return response
 
     def process_refresh_token_response(self, response: Any, *args: Any, **kwargs: Any) -> Any:
@@ -74,8 +72,15 @@ class CustodianBackend:
         data = super().process_refresh_token_response(  # type: ignore[misc]
             response, *args, **kwargs
         )
-        secrets_registry.register_token_response(data)
+        self._token_response_received(data)
         return data
+
+    def _token_response_received(self, response: Any) -> None:
+        """Hand a token response to the strategy's hook, when it has one (Custodian's
+        strategy registers its secrets for redaction); backends know nothing of the app."""
+        hook = getattr(getattr(self, "strategy", None), "token_response_received", None)
+        if callable(hook):
+            hook(response)
 
     def auth_complete(self, *args: Any, **kwargs: Any) -> Any:
         """Refuse a callback with neither a code nor an error before calling the provider."""

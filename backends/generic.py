@@ -36,7 +36,7 @@ from social_core.exceptions import SocialAuthBaseException
 from backends.base import CustodianBackend
 
 if TYPE_CHECKING:
-    from integrations.store.credentials import Credentials
+    from backends.credentials import Credentials
 
 
 PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")

@@ -24,7 +24,7 @@ from social_core.exceptions import AuthCredentialError, SocialAuthBaseException
 from backends.base import CustodianBackend
 
 if TYPE_CHECKING:
-    from integrations.store.credentials import Credentials
+    from backends.credentials import Credentials
 
 # Monzo error codes that mean the grant is gone and only a new login helps.
 _REAUTH_CODE_PREFIXES = ("unauthorized.bad_refresh_token", "unauthorized.bad_authorization_code")

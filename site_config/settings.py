@@ -48,14 +48,14 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Content-Security-Policy on every page (not on static files, which WhiteNoise answers).
-    "integrations.security.headers.ContentSecurityPolicyMiddleware",
+    "integrations.web.headers.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Cache-Control: no-store for logged-in users, the admin and the login flow; outside the
-    # error middleware below, so its pages get it too (integrations/security/headers.py).
-    "integrations.security.headers.NoStoreMiddleware",
+    # error middleware below, so its pages get it too (integrations/web/headers.py).
+    "integrations.web.headers.NoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Turns every social-auth failure at /login/ and /complete/ into a friendly page.
@@ -151,12 +151,12 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 
-# --- Content-Security-Policy (django-csp; integrations/security/headers.py) ---------------------------
+# --- Content-Security-Policy (django-csp; integrations/web/headers.py) ---------------------------
 # Only the site's own static files: no inline script or style, no other origin, no plugins,
 # no <base> tricks, no framing. The pages and the admin need nothing else; keep it that way by
 # putting scripts and styles in static/. form-action also gets, per response, the origin of
 # each configured provider's authorization page: login forms are answered with a redirect
-# there, and browsers check form-action on that redirect (integrations/security/headers.py).
+# there, and browsers check form-action on that redirect (integrations/web/headers.py).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],

@@ -16,7 +16,7 @@ from social_core.exceptions import AuthPolicyError
 from integrations import clock
 
 from integrations.store import crypto
-from integrations.providers.approval import record_approval
+from integrations.psa.approval import record_approval
 from integrations.store.history import record_event
 from integrations.models import CredentialEvent
 from integrations.providers.registry import provider_title

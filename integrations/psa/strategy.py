@@ -36,6 +36,10 @@ class CustodianStrategy(DjangoStrategy):
         with transaction.atomic():
             return super().authenticate(backend, **kwargs)
 
+    def token_response_received(self, response: Any) -> None:
+        """Called by Custodian's backends with every token response (login and refresh)."""
+        secrets_registry.register_token_response(response)
+
     def get_setting(self, name: str) -> Any:
         if name == "SOCIAL_AUTH_REQUESTS_TIMEOUT" and not hasattr(settings, name):
             return settings.CUSTODIAN_REFRESH_TIMEOUT

@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from social_django.models import UserSocialAuth
 
-from integrations.providers.approval import check_again
+from integrations.psa.approval import check_again
 from integrations.exceptions import (
     CredentialsUnreadable,
     CustodianError,
