@@ -7,10 +7,17 @@ from typing import TYPE_CHECKING, Any
 from social_core.exceptions import AuthConfigurationError, AuthInputError
 
 if TYPE_CHECKING:
+    from social_core.backends.oauth import BaseOAuth2
+
     from backends.credentials import Credentials
 
+    # Every Custodian backend is mixed into an OAuth 2.0 backend; to the type checker it is one.
+    _Backend = BaseOAuth2
+else:
+    _Backend = object
 
-class CustodianBackend:
+
+class CustodianBackend(_Backend):
     """Mixin naming the duties a provider backend has beyond the OAuth handshake.
 
     Subclasses must implement:
@@ -58,18 +65,18 @@ class CustodianBackend:
             raise AuthConfigurationError(
                 self, code="invalid_setting", parameter="client_id", stage="begin"
             )
-        return super().auth_url()  # type: ignore[misc]
+        return super().auth_url()
 
     def request_access_token(self, *args: Any, **kwargs: Any) -> Any:
         """Register the tokens of the login's token response for redaction by value at once:
         from here on they sit bare in frames (social-core's ``args``) that may be reported."""
-        response = super().request_access_token(*args, **kwargs)  # type: ignore[misc]
+        response = super().request_access_token(*args, **kwargs)
         self._token_response_received(response)
         return response
 
     def process_refresh_token_response(self, response: Any, *args: Any, **kwargs: Any) -> Any:
         """Register the tokens of a refresh response, as above."""
-        data = super().process_refresh_token_response(  # type: ignore[misc]
+        data = super().process_refresh_token_response(
             response, *args, **kwargs
         )
         self._token_response_received(data)
@@ -84,7 +91,7 @@ class CustodianBackend:
 
     def auth_complete(self, *args: Any, **kwargs: Any) -> Any:
         """Refuse a callback with neither a code nor an error before calling the provider."""
-        data = self.data  # type: ignore[attr-defined]
+        data = self.data
         if not data.get("error") and not data.get("code"):
             raise AuthInputError(self, parameter="code", code="missing_parameter", stage="callback")
-        return super().auth_complete(*args, **kwargs)  # type: ignore[misc]
+        return super().auth_complete(*args, **kwargs)

@@ -17,10 +17,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 from social_core.exceptions import SocialAuthBaseException
-from social_django.admin import UserSocialAuthOption
 from social_django.models import UserSocialAuth
 
 from integrations.admin import health
+from integrations.admin.base import AssociationAdminBase
 from integrations.admin.connect import ConnectFlowMixin
 from integrations.admin.disconnect import RevokeAndDisconnectMixin
 from integrations.admin.history import CredentialEventInline
@@ -49,7 +49,7 @@ admin.site.unregister(UserSocialAuth)
 
 
 @admin.register(UserSocialAuth)
-class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, UserSocialAuthOption):
+class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, AssociationAdminBase):
     """Social associations: health, history, refresh, revoke and disconnect, connect."""
 
     list_display = (
@@ -127,7 +127,8 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, UserSocialAut
 
     @admin.display(description="status", ordering="health_rank")
     def status_badge(self, obj: UserSocialAuth) -> str:
-        item = health.BY_RANK.get(getattr(obj, "health_rank", None), health.UNKNOWN)
+        rank = getattr(obj, "health_rank", None)
+        item = health.BY_RANK.get(rank, health.UNKNOWN) if isinstance(rank, int) else health.UNKNOWN
         reason = (obj.extra_data or {}).get("status_reason") or ""
         title = item.meaning + (f" (reason: {reason})" if reason else "")
         return format_html(
@@ -214,10 +215,10 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, UserSocialAut
             "show_save": False,
             "show_save_and_continue": False,
             "show_save_and_add_another": False,
-            "refresh_url": reverse(self._url_name("refresh"), args=[object_id])
+            "refresh_url": reverse(self.url_name("refresh"), args=[object_id])
             if self.has_change_permission(request)
             else "",
-            "revoke_url": reverse(self._url_name("delete"), args=[object_id])
+            "revoke_url": reverse(self.url_name("delete"), args=[object_id])
             if self.has_delete_permission(request)
             else "",
             "events_url": reverse("admin:integrations_credentialevent_changelist")
@@ -241,19 +242,15 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, UserSocialAut
             path(
                 "connect/complete/<str:backend>/",
                 self.admin_site.admin_view(self.connect_complete_view),
-                name=self._url_name("connect_complete", namespaced=False),
+                name=self.url_name("connect_complete", namespaced=False),
             ),
             path(
                 "<path:object_id>/refresh/",
                 self.admin_site.admin_view(self.refresh_view),
-                name=self._url_name("refresh", namespaced=False),
+                name=self.url_name("refresh", namespaced=False),
             ),
         ]
         return urls + super().get_urls()
-
-    def _url_name(self, view: str, *, namespaced: bool = True) -> str:
-        name = f"{self.opts.app_label}_{self.opts.model_name}_{view}"
-        return f"{self.admin_site.name}:{name}" if namespaced else name
 
     # -- refresh --
 
@@ -268,11 +265,11 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, UserSocialAut
             return HttpResponse(status=405, headers={"Allow": "POST"})
         association = self.get_object(request, unquote(object_id))
         if association is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            return self.not_found(request, object_id)
         if not self.has_change_permission(request, association):
             raise PermissionDenied
         self._refresh_one(request, association)
-        return HttpResponseRedirect(reverse(self._url_name("change"), args=[association.pk]))
+        return HttpResponseRedirect(reverse(self.url_name("change"), args=[association.pk]))
 
     def _refresh_one(self, request: HttpRequest, association: UserSocialAuth) -> None:
         label = label_of(association)

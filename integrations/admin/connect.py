@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import requests
 from django import forms
 from django.contrib import messages
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -20,6 +21,7 @@ from social_core.actions import do_auth
 from social_core.exceptions import SocialAuthBaseException
 from social_django.utils import load_backend, load_strategy
 
+from integrations.admin.base import AssociationAdminBase
 from integrations.admin.connect_policy import may_connect_for
 from integrations.models import User
 from integrations.providers.registry import available_providers, provider_title
@@ -48,11 +50,12 @@ class ConnectForm(forms.Form):
 
     def __init__(self, *args: Any, providers: Iterable[tuple[str, str]] = (), **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["provider"].choices = list(providers)
+        field = cast(forms.ChoiceField, self.fields["provider"])
+        field.choices = list(providers)
 
 
 
-class ConnectFlowMixin:
+class ConnectFlowMixin(AssociationAdminBase):
     """The association admin's "Connect an account" views (add_view is the form)."""
 
     # -- connect from the admin --
@@ -77,7 +80,7 @@ class ConnectFlowMixin:
             (
                 title,
                 request.build_absolute_uri(
-                    reverse(self._url_name("connect_complete"), args=[name])
+                    reverse(self.url_name("connect_complete"), args=[name])
                 ),
             )
             for name, title in providers
@@ -96,7 +99,7 @@ class ConnectFlowMixin:
         return TemplateResponse(request, "admin/custodian/connect.html", context)
 
     def _begin_connect(self, request: HttpRequest, provider: str, user: User) -> HttpResponse:
-        add_url = reverse(self._url_name("add"))
+        add_url = reverse(self.url_name("add"))
         title = provider_title(provider)
         try:
             backend = self._backend(request, provider)
@@ -133,7 +136,7 @@ class ConnectFlowMixin:
         logging anyone in, and land on the new association's change page."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        add_url = reverse(self._url_name("add"))
+        add_url = reverse(self.url_name("add"))
         title = provider_title(backend)
         state = request.GET.get("state", "")
         pending = request.session.get(PENDING_SESSION_KEY) or {}
@@ -145,7 +148,8 @@ class ConnectFlowMixin:
         if time.time() - entry.get("started", 0) >= PENDING_LIFETIME:
             self._connect_error(request, title, "state_mismatch")
             return HttpResponseRedirect(add_url)
-        user = User.objects.filter(pk=entry.get("user_id")).first()
+        user_id = entry.get("user_id")
+        user = User.objects.filter(pk=user_id).first() if isinstance(user_id, int) else None
         if user is None:
             messages.error(request, "The user chosen for this connection no longer exists.")
             return HttpResponseRedirect(add_url)
@@ -193,7 +197,7 @@ class ConnectFlowMixin:
             "from the admin.",
         )
         messages.success(request, f"Connected {title} account {association.uid} to {user}.")
-        return HttpResponseRedirect(reverse(self._url_name("change"), args=[association.pk]))
+        return HttpResponseRedirect(reverse(self.url_name("change"), args=[association.pk]))
 
     def _refuse_connect(
         self, request: HttpRequest, target: User, reason: str, *, stage: str
@@ -208,10 +212,17 @@ class ConnectFlowMixin:
             target.pk,
             reason,
         )
-        self.log_change(request, target, f"Refused: connect an account for this user ({reason}).")
+        # In the target user's admin log (not this admin's model), where their history is read.
+        LogEntry.objects.log_actions(
+            user_id=cast(int, request.user.pk),  # the admin is logged in
+            queryset=[target],
+            action_flag=CHANGE,
+            change_message=f"Refused: connect an account for this user ({reason}).",
+            single_object=True,
+        )
 
     def _backend(self, request: HttpRequest, provider: str):
-        callback = reverse(self._url_name("connect_complete"), args=[provider])
+        callback = reverse(self.url_name("connect_complete"), args=[provider])
         return load_backend(load_strategy(request), provider, redirect_uri=callback)
 
     @staticmethod

@@ -14,12 +14,13 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from social_django.models import UserSocialAuth
 
+from integrations.admin.base import AssociationAdminBase
 from integrations.admin.masking import label_of
 from integrations.providers.registry import provider_title
 from integrations.psa.disconnect import disconnect
 
 
-class RevokeAndDisconnectMixin:
+class RevokeAndDisconnectMixin(AssociationAdminBase):
     """The association admin's revoke-and-disconnect action and delete views."""
 
     # -- revoke and disconnect --
@@ -34,8 +35,8 @@ class RevokeAndDisconnectMixin:
         return self._revoke_confirmation(
             request,
             associations,
-            form_action=reverse(self._url_name("changelist")),
-            cancel_url=reverse(self._url_name("changelist")),
+            form_action=reverse(self.url_name("changelist")),
+            cancel_url=reverse(self.url_name("changelist")),
             via_action=True,
         )
 
@@ -43,17 +44,17 @@ class RevokeAndDisconnectMixin:
         """The change page's "Delete" is "Revoke and disconnect" too, with the same confirmation."""
         association = self.get_object(request, unquote(object_id))
         if association is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            return self.not_found(request, object_id)
         if not self.has_delete_permission(request, association):
             raise PermissionDenied
         if request.method == "POST" and request.POST.get("post") == "yes":
             self._disconnect_one(request, association)
-            return HttpResponseRedirect(reverse(self._url_name("changelist")))
+            return HttpResponseRedirect(reverse(self.url_name("changelist")))
         return self._revoke_confirmation(
             request,
             [association],
             form_action=request.path,
-            cancel_url=reverse(self._url_name("change"), args=[association.pk]),
+            cancel_url=reverse(self.url_name("change"), args=[association.pk]),
             via_action=False,
         )
 
@@ -117,7 +118,7 @@ class RevokeAndDisconnectMixin:
         label = label_of(association)
         title = provider_title(association.provider)
         if log:
-            self.log_deletions(request, [association])
+            self.log_deletions(request, UserSocialAuth.objects.filter(pk=association.pk))
         outcome = disconnect(
             association, actor=request.user, request=request, detail="from the admin"
         )

@@ -15,9 +15,9 @@ from integrations.models import User
 class CustodianUserAdmin(UserAdmin):
     """Django's user admin, plus the provider that created the user."""
 
-    list_display = (*UserAdmin.list_display, "signup_provider")
-    list_filter = (*UserAdmin.list_filter, "signup_provider")
-    fieldsets = (*UserAdmin.fieldsets, ("Custodian", {"fields": ("signup_provider",)}))
+    list_display = ("username", "email", "first_name", "last_name", "is_staff", "signup_provider")
+    list_filter = ("is_staff", "is_superuser", "is_active", "groups", "signup_provider")
+    fieldsets = (*(UserAdmin.fieldsets or ()), ("Custodian", {"fields": ("signup_provider",)}))
     readonly_fields = ("signup_provider",)
     # Only a superuser hands out rights: anyone else with "change user" could otherwise make
     # themselves (or a friend) superuser, or join a stronger group.

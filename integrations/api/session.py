@@ -71,7 +71,9 @@ class ProviderSession(requests.Session):
         # The adapter is shared by every session: closing it would drop everyone's pool.
         self.adapters.clear()
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any):  # type: ignore[override]
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
         kwargs.update(_named(args, kwargs))
         full_url = self._resolve(url if isinstance(url, str) else url.decode())
         kwargs.setdefault("timeout", self.timeout)

@@ -195,10 +195,14 @@ class ExceptionReporter(DjangoExceptionReporter):
 
     def get_traceback_data(self) -> dict[str, Any]:
         data = super().get_traceback_data()
-        if "request_GET_items" in data:
+        if "request_GET_items" in data and self.request is not None:
             data["request_GET_items"] = [
-                (name, "********************" if name in {"code", "state"} or
-                 _SENSITIVE_VARIABLE.search(name) else redact(value))
+                (
+                    name,
+                    "********************"
+                    if name in {"code", "state"} or _SENSITIVE_VARIABLE.search(name)
+                    else redact(str(value)),
+                )
                 for name, value in self.request.GET.items()
             ]
         if data.get("request") is not None:

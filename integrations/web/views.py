@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import requests
 from django.contrib import messages
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from social_django.models import UserSocialAuth
 
 from integrations.psa.approval import check_again
+from integrations.models import User
 from integrations.exceptions import (
     CredentialsUnreadable,
     CustodianError,
@@ -143,9 +145,12 @@ def try_it(request: HttpRequest, association_id: int) -> HttpResponse:
 @login_required
 def set_password(request: HttpRequest) -> HttpResponse:
     """Set (or change) a password, so a provider is no longer the only way to log in."""
-    user = request.user
-    form_class = PasswordChangeForm if user.has_usable_password() else SetPasswordForm
-    form = form_class(user, request.POST or None)
+    user = cast(User, request.user)  # login_required
+    form: SetPasswordForm[User] = (
+        PasswordChangeForm(user, request.POST or None)
+        if user.has_usable_password()
+        else SetPasswordForm(user, request.POST or None)
+    )
     if request.method == "POST" and form.is_valid():
         form.save()
         update_session_auth_hash(request, user)

@@ -1,0 +1,37 @@
+"""What the association admin's parts share: its URL names and the "no such row" answer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
+from social_django.models import UserSocialAuth
+
+
+if TYPE_CHECKING:
+    _ModelAdmin = admin.ModelAdmin[UserSocialAuth]
+else:  # ModelAdmin is generic only in the type stubs
+    _ModelAdmin = admin.ModelAdmin
+
+
+class AssociationAdminBase(_ModelAdmin):
+    """Base of the association admin and of the mixins that add its views. It replaces
+    social_django's admin of the same model, of which it keeps the user as a raw id."""
+
+    raw_id_fields = ("user",)
+
+    def url_name(self, view: str, *, namespaced: bool = True) -> str:
+        """The URL name of one of this admin's views (`change`, `refresh`, ...)."""
+        name = f"{self.opts.app_label}_{self.opts.model_name}_{view}"
+        return f"{self.admin_site.name}:{name}" if namespaced else name
+
+    def not_found(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
+        """Back to the list with a message, as Django's own views do for a missing row."""
+        messages.warning(
+            request,
+            f"{str(self.opts.verbose_name).capitalize()} with ID “{object_id}” doesn’t exist. "
+            "Perhaps it was deleted?",
+        )
+        return HttpResponseRedirect(reverse(self.url_name("changelist")))
