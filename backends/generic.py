@@ -22,13 +22,13 @@ reconfigured site) take effect without reloading backends.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+import requests
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-import requests
 from requests.auth import AuthBase, HTTPBasicAuth
 from social_core.backends.oauth import BaseOAuth2PKCE
 from social_core.exceptions import SocialAuthBaseException
@@ -62,7 +62,7 @@ class ProviderDeclaration:
     client_id: str = ""
     client_secret: str = ""
     # "client_secret_post" (credentials in the form body) or "client_secret_basic".
-    token_auth: str = "client_secret_post"
+    token_auth: str = "client_secret_post"  # noqa: S105 -- a method name, not a secret
     # Other origins ("https://content.example.com") get_session may send the token to.
     api_hosts: list[str] = field(default_factory=list)
 
@@ -168,7 +168,7 @@ class DeclaredOAuth2(CustodianBackend, BaseOAuth2PKCE):
         return self.declaration.pkce
 
     def use_basic_auth(self) -> bool:
-        return self.declaration.token_auth == "client_secret_basic"
+        return self.declaration.token_auth == "client_secret_basic"  # noqa: S105 -- a method name
 
     def refresh_token_auth(self) -> AuthBase | None:
         if self.use_basic_auth():

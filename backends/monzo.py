@@ -36,7 +36,7 @@ class MonzoOAuth2(CustodianBackend, BaseOAuth2):
     name = "monzo"
     title = "Monzo"
     ID_KEY = "user_id"
-    EXTRA_DATA = [("user_id", "user_id")]
+    EXTRA_DATA = [("user_id", "user_id")]  # noqa: RUF012 -- social-core declares it a list
     # Monzo compares redirect_uri exactly; state travels in the `state` parameter only.
     REDIRECT_STATE = False
     STATE_PARAMETER = True

@@ -1,6 +1,7 @@
 """Custodian's public API::
 
-    from integrations import get_session, get_token, refresh, NotConnected, ReauthRequired, RefreshFailed
+    from integrations import get_session, get_token, refresh
+    from integrations import NotConnected, ReauthRequired, RefreshFailed, ForeignHostRefused
 
 Imported lazily: importing models at package import time would break app loading. No
 sub-package may be named like a public name: once imported, a sub-package `refresh` would

@@ -31,7 +31,7 @@ class CredentialState(models.Model):
     last_refreshed_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
-        indexes = [models.Index(fields=["status", "expires_at"], name="credstate_status_expiry")]
+        indexes = (models.Index(fields=["status", "expires_at"], name="credstate_status_expiry"),)
 
     def __str__(self) -> str:
         return f"{self.association_id}: {self.status}, expires {self.expires_at}"
@@ -72,8 +72,10 @@ class CredentialEvent(models.Model):
     detail = models.CharField(max_length=500, blank=True)
 
     class Meta:
-        ordering = ["-created", "-pk"]
-        indexes = [models.Index(fields=["association", "-created"], name="credevent_assoc_created")]
+        ordering = ("-created", "-pk")
+        indexes = (
+            models.Index(fields=["association", "-created"], name="credevent_assoc_created"),
+        )
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.uid} {self.kind} at {self.created:%Y-%m-%d %H:%M:%S}"

@@ -17,6 +17,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_config.settings")
 
 app = Celery("custodian")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-# Tasks are bound to this app explicitly (integrations/background/tasks.py); discovery makes a worker
-# import them.
+# Tasks are bound to this app explicitly (integrations/background/tasks.py); discovery makes
+# a worker import them.
 app.autodiscover_tasks(["integrations.background"])

@@ -24,7 +24,7 @@ from site_config.providers import demo_provider_declaration
 # Off unless asked for: a forgotten variable in production must not mean debug pages and a
 # development key. manage.py, wsgi.py and asgi.py turn the errors below into one line.
 DEBUG = env_bool("DEBUG", False)
-_DEV_SECRET_KEY = "dev-insecure-custodian-secret-key-change-me-in-production"
+_DEV_SECRET_KEY = "dev-insecure-custodian-secret-key-change-me-in-production"  # noqa: S105 (DEBUG only)
 SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET_KEY if DEBUG else "")
 if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (see .env.example)")
@@ -224,7 +224,7 @@ CUSTODIAN_HTTP_TIMEOUT = float(env_str("CUSTODIAN_HTTP_TIMEOUT", "10"))  # secon
 # refresh abandoned after the provider rotated loses the grant (integrations/psa/strategy.py).
 CUSTODIAN_REFRESH_TIMEOUT = float(env_str("CUSTODIAN_REFRESH_TIMEOUT", "60"))
 
-# --- Background refresh (manage.py refresh_tokens, integrations/background/tasks.py) --------------------
+# --- Background refresh (manage.py refresh_tokens, integrations/background/tasks.py) ---------
 # Refresh tokens expiring within this many seconds (the command's --within default too).
 CUSTODIAN_REFRESH_WITHIN = env_int("CUSTODIAN_REFRESH_WITHIN", 600)
 # {provider: refreshes per second}, per process (the command, or each Celery worker process).
@@ -377,7 +377,11 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
-        "django": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO"), "propagate": False},
+        "django": {
+            "handlers": ["console"],
+            "level": env_str("LOG_LEVEL", "INFO"),
+            "propagate": False,
+        },
         "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
         # Its DEBUG records are the SQL queries with their parameters: see CUSTODIAN_LOG_SQL.
         "django.db.backends": {"level": "DEBUG" if CUSTODIAN_LOG_SQL else "INFO"},

@@ -12,4 +12,4 @@ import os
 
 os.environ["DEBUG"] = "true"
 
-from site_config.settings import *  # noqa: E402,F401,F403
+from site_config.settings import *  # noqa: F403

@@ -8,6 +8,7 @@ form field, so its ciphertext never reaches a page either.
 from __future__ import annotations
 
 import json
+from typing import ClassVar
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -67,8 +68,8 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, AssociationAd
     list_per_page = 50
     search_fields = ("user__username", "user__email", "uid")
     search_help_text = "Search by username, e-mail address or account uid."
-    actions = ["refresh_now", "revoke_and_disconnect"]
-    inlines = [CredentialEventInline]
+    actions = ("refresh_now", "revoke_and_disconnect")
+    inlines = (CredentialEventInline,)
     change_form_template = "admin/custodian/usersocialauth_change_form.html"
     change_list_template = "admin/custodian/usersocialauth_change_list.html"
     fieldsets = (
@@ -104,7 +105,7 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, AssociationAd
     )
 
     class Media:
-        css = {"all": ("css/custodian-admin.css",)}
+        css: ClassVar = {"all": ("css/custodian-admin.css",)}
 
     # -- queryset, search, ordering --
 

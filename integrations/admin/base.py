@@ -9,7 +9,6 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from social_django.models import UserSocialAuth
 
-
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[UserSocialAuth]
 else:  # ModelAdmin is generic only in the type stubs
@@ -31,7 +30,7 @@ class AssociationAdminBase(_ModelAdmin):
         """Back to the list with a message, as Django's own views do for a missing row."""
         messages.warning(
             request,
-            f"{str(self.opts.verbose_name).capitalize()} with ID “{object_id}” doesn’t exist. "
+            f"{str(self.opts.verbose_name).capitalize()} with ID “{object_id}” doesn't exist. "
             "Perhaps it was deleted?",
         )
         return HttpResponseRedirect(reverse(self.url_name("changelist")))

@@ -11,8 +11,7 @@ from requests.auth import AuthBase
 from social_django.models import UserSocialAuth
 
 from integrations import clock
-
-from integrations.store import crypto
+from integrations.api.origins import OriginGuard, UnsafeURL
 from integrations.exceptions import (
     AwaitingApproval,
     CredentialsUnreadable,
@@ -21,9 +20,9 @@ from integrations.exceptions import (
     NotConnected,
     ReauthRequired,
 )
-from integrations.api.origins import OriginGuard, UnsafeURL
 from integrations.providers.registry import backend_instance
 from integrations.refreshing.single_flight import refresh_after_rejection, refresh_if_due
+from integrations.store import crypto
 from integrations.store.credentials import Credentials, Status, read_credentials
 
 # One connection pool for every session in the process, so short-lived sessions (one per

@@ -21,13 +21,13 @@ from social_django.models import UserSocialAuth
 
 from integrations import clock
 from integrations.background.backoff import RetryPolicy
+from integrations.background.rate_limit import RateLimiter
 from integrations.exceptions import (
     CredentialsUnreadable,
     ProviderNotOffered,
     ReauthRequired,
     RefreshFailed,
 )
-from integrations.background.rate_limit import RateLimiter
 from integrations.refreshing.single_flight import renew
 from integrations.store.credentials import Status
 

@@ -37,7 +37,9 @@ def available_providers() -> list[ProviderInfo]:
     """Return every provider with its title and whether it has a client configured."""
     strategy = load_strategy()
     providers = [
-        ProviderInfo(name=name, title=backend.get_title(strategy), configured=backend.is_configured())
+        ProviderInfo(
+            name=name, title=backend.get_title(strategy), configured=backend.is_configured()
+        )
         for name, backend in provider_classes().items()
     ]
     # Usable ones first; "not configured" ones stay visible, last.

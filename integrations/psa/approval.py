@@ -5,8 +5,8 @@ from __future__ import annotations
 from social_django.models import UserSocialAuth
 
 from integrations.providers.registry import backend_instance
-from integrations.signals import connection_approved
 from integrations.refreshing.single_flight import refresh_if_due
+from integrations.signals import connection_approved
 from integrations.store.credentials import Status
 from integrations.store.writes import patch_association
 

@@ -16,12 +16,12 @@ from django.http import HttpRequest
 from social_core.exceptions import SocialAuthBaseException
 from social_django.models import UserSocialAuth
 
-from integrations.store import crypto
-from integrations.store.history import record_event
 from integrations.exceptions import ProviderNotOffered
 from integrations.models import CredentialEvent
 from integrations.providers.registry import backend_instance, provider_title
+from integrations.store import crypto
 from integrations.store.credentials import read_credentials
+from integrations.store.history import record_event
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,8 @@ def revoke_at_provider(
     except (SocialAuthBaseException, ProviderNotOffered):
         return None, f"{association.provider} is not enabled, so not revoked"
     try:
-        revoked = backend.revoke_credentials(read_credentials(association.extra_data), association.uid)
+        credentials = read_credentials(association.extra_data)
+        revoked = backend.revoke_credentials(credentials, association.uid)
     except SocialAuthBaseException as error:
         return False, error.code
     except requests.RequestException as error:

@@ -14,14 +14,13 @@ from django.urls import reverse
 from social_core.exceptions import AuthPolicyError
 
 from integrations import clock
-
-from integrations.store import crypto
-from integrations.psa.approval import record_approval
-from integrations.store.history import record_event
 from integrations.models import CredentialEvent
 from integrations.providers.registry import provider_title
+from integrations.psa.approval import record_approval
 from integrations.psa.disconnect import disconnect as disconnect_association
+from integrations.store import crypto
 from integrations.store.credentials import RAW_TOKEN_KEYS, Status, read_credentials
+from integrations.store.history import record_event
 from integrations.store.writes import store_token_response
 
 logger = logging.getLogger(__name__)

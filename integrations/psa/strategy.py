@@ -12,8 +12,8 @@ Two things every backend gets from it, stock or ours, with no change to the back
   sets ``SOCIAL_AUTH_REQUESTS_TIMEOUT`` itself, that is ``CUSTODIAN_REFRESH_TIMEOUT`` (60 s
   by default), not the short timeout of API calls.
 
-It also registers the login's tokens for redaction by value (integrations/security/secrets_registry.py)
-as soon as the token response arrives.
+It also registers the login's tokens for redaction by value
+(integrations/security/secrets_registry.py) as soon as the token response arrives.
 """
 
 from __future__ import annotations

@@ -23,14 +23,13 @@ from social_core.exceptions import AuthCredentialError, SocialAuthBaseException
 from social_django.models import UserSocialAuth
 
 from integrations import clock
-
-from integrations.store import crypto
-from integrations.store.history import record_event
 from integrations.exceptions import CredentialsUnreadable, ReauthRequired, RefreshFailed
 from integrations.models import CredentialEvent
 from integrations.providers.registry import backend_instance
 from integrations.signals import credentials_refreshed, reauth_required
+from integrations.store import crypto
 from integrations.store.credentials import Credentials, Status, fingerprint, read_credentials
+from integrations.store.history import record_event
 from integrations.store.writes import patch_association, store_token_response
 
 logger = logging.getLogger(__name__)

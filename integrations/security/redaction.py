@@ -26,9 +26,9 @@ from integrations.security import secrets_registry
 
 REDACTED = secrets_registry.MASK
 
-# Names whose values are secrets wherever they appear: JSON, form bodies, query strings, repr().
+# Names whose values are secrets wherever they appear: JSON, form bodies, query strings, repr(). (S105: names, not secrets)
 _SECRET_NAMES = (
-    r"(?:access_token|refresh_token|id_token|client_secret|code_verifier|token|password"
+    r"(?:access_token|refresh_token|id_token|client_secret|code_verifier|token|password"  # noqa: S105
     r"|secret|api_key|sessionid|csrftoken)"
 )
 # (pattern, replacement, needles): a pattern runs only when one of its needles occurs in the
@@ -124,7 +124,9 @@ _SENSITIVE_VARIABLE = re.compile(
 )
 # Frames of these modules handle nothing but keys, plaintext and ciphertext: their local
 # variables (crypto.encrypt's `value`, the `key` of a Fernet key list) are all hidden.
-_CRYPTO_MODULES = ("integrations.store.crypto", "site_config.keys", "cryptography", "base64", "hmac")
+_CRYPTO_MODULES = (
+    "integrations.store.crypto", "site_config.keys", "cryptography", "base64", "hmac"
+)
 
 
 def _is_crypto_frame(tb_frame: Any) -> bool:
@@ -216,10 +218,10 @@ class ExceptionReporter(DjangoExceptionReporter):
     # context, a chained exception's message), it is masked in what is sent.
     # (Masking only swaps text for "[redacted]": what was safe HTML stays safe.)
     def get_traceback_html(self) -> SafeString:
-        return mark_safe(secrets_registry.mask(super().get_traceback_html()))
+        return mark_safe(secrets_registry.mask(super().get_traceback_html()))  # noqa: S308
 
     def get_traceback_text(self) -> SafeString:
-        return mark_safe(secrets_registry.mask(super().get_traceback_text()))
+        return mark_safe(secrets_registry.mask(super().get_traceback_text()))  # noqa: S308
 
 
 class _Shown(str):
@@ -232,7 +234,7 @@ class _Shown(str):
 def _redact_value(value: Any) -> Any:
     try:
         return _Shown(redact(pformat(value)))
-    except Exception:  # noqa: BLE001  (a broken __repr__ must not break the error page)
+    except Exception:
         return _Shown(REDACTED)
 
 
@@ -250,7 +252,7 @@ def _redact_deep(value: Any, depth: int = 0) -> Any:
         return value
     try:
         shown = repr(value)
-    except Exception:  # noqa: BLE001  (Django's page copes with a broken __repr__ itself)
+    except Exception:
         return value
     masked = secrets_registry.mask(shown)
     return value if masked == shown else _Shown(masked)

@@ -14,7 +14,6 @@ Other keys (user_id, auth_time, refreshed_at, ...) sit beside them untouched.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 

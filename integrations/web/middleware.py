@@ -11,6 +11,7 @@ from social_django.middleware import SocialAuthExceptionMiddleware
 from integrations.providers.registry import provider_title
 from integrations.psa.messages import for_person, status_for
 
+
 class AuthErrorMiddleware(SocialAuthExceptionMiddleware):
     """Render social-auth failures as a page in the site's layout, with a clear message."""
 

@@ -8,9 +8,8 @@ from datetime import datetime
 from social_django.models import UserSocialAuth
 
 from integrations import clock
-
-from integrations.store import crypto
 from integrations.providers.registry import is_offered, provider_title
+from integrations.store import crypto
 from integrations.store.credentials import SECRET_FIELDS, Status
 from integrations.store.times import to_datetime
 

@@ -9,15 +9,14 @@ import requests
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from social_django.models import UserSocialAuth
 
-from integrations.psa.approval import check_again
-from integrations.models import User
+from integrations.api.session import get_session
 from integrations.exceptions import (
     CredentialsUnreadable,
     CustodianError,
@@ -25,11 +24,12 @@ from integrations.exceptions import (
     ReauthRequired,
     RefreshFailed,
 )
-from integrations.psa.messages import for_person
+from integrations.models import User
 from integrations.providers.registry import is_offered, provider_title
+from integrations.psa.approval import check_again
 from integrations.psa.disconnect import disconnect
+from integrations.psa.messages import for_person
 from integrations.web.selectors import connections_of
-from integrations.api.session import get_session
 
 # What "Try it" calls for each provider: a harmless identity endpoint.
 TRY_IT_PATH = "/ping/whoami"

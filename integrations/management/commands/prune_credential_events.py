@@ -11,8 +11,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from integrations.store.times import now_datetime
 from integrations.models import CredentialEvent
+from integrations.store.times import now_datetime
 
 
 class Command(BaseCommand):
