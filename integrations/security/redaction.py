@@ -26,7 +26,8 @@ from integrations.security import secrets_registry
 
 REDACTED = secrets_registry.MASK
 
-# Names whose values are secrets wherever they appear: JSON, form bodies, query strings, repr(). (S105: names, not secrets)
+# Names whose values are secrets wherever they appear: JSON, form bodies, query strings,
+# repr(). (S105 below: names of secrets, not secrets.)
 _SECRET_NAMES = (
     r"(?:access_token|refresh_token|id_token|client_secret|code_verifier|token|password"  # noqa: S105
     r"|secret|api_key|sessionid|csrftoken)"
