@@ -10,7 +10,7 @@ DEMO_PORT ?= 8001
 # of them, whatever the shell or .env says (`make run DEBUG=false` still overrides it).
 export DEBUG := true
 
-.PHONY: setup run test test-sqlite test-postgres bench clean
+.PHONY: setup run test test-sqlite test-postgres lint bench clean
 
 setup: $(STAMP)
 
@@ -47,6 +47,11 @@ test-postgres: setup
 	else \
 		echo "PostgreSQL at $(PG_URL) is unreachable: skipped the PostgreSQL run"; \
 	fi
+
+# ruff and mypy (with django-stubs), both configured in pyproject.toml; zero findings.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 bench: setup
 	$(PY) bench/sessions.py
