@@ -7,6 +7,7 @@ badge, its filter and its sort order always agree.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -15,7 +16,6 @@ from django.conf import settings
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.utils.timesince import timesince, timeuntil
 
-from integrations import clock
 from integrations.store.credentials import Status
 
 
@@ -50,8 +50,8 @@ BY_KEY = {health.key: health for health in HEALTHS}
 
 
 def now_datetime() -> datetime:
-    """The current time as an aware datetime (from integrations.clock, so tests can move it)."""
-    return datetime.fromtimestamp(clock.now(), tz=dt_timezone.utc)
+    """The current time as an aware datetime."""
+    return datetime.fromtimestamp(time.time(), tz=dt_timezone.utc)
 
 
 def health_rank(now: datetime | None = None) -> Case:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import requests
@@ -9,8 +10,6 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 from social_django.models import UserSocialAuth
-
-from integrations import clock
 
 from integrations.store import crypto
 from integrations.exceptions import (
@@ -94,7 +93,7 @@ class ProviderSession(requests.Session):
         return self._send(self._credentials, method, full_url, **kwargs)
 
     def _fresh_credentials(self) -> Credentials:
-        if self._credentials.expires_within(self.leeway, now=clock.now()):
+        if self._credentials.expires_within(self.leeway, now=time.time()):
             self._credentials = refresh_if_due(self.association, leeway=self.leeway)
         return self._credentials
 

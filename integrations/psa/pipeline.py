@@ -7,13 +7,12 @@ pipeline's context, or None.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from django.contrib import messages
 from django.urls import reverse
 from social_core.exceptions import AuthPolicyError
-
-from integrations import clock
 
 from integrations.store import crypto
 from integrations.providers.approval import record_approval
@@ -75,7 +74,7 @@ def store_credentials(
         social,
         response,
         previous_refresh_token=previous_refresh_token,
-        now=clock.now(),
+        now=time.time(),
         extra={**extras, "status": Status.ACTIVE, "status_reason": None},
     )
     record_event(

@@ -11,6 +11,7 @@ still the ones it saw. The others wait on the lock and then use what the first o
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +22,6 @@ from django.conf import settings
 from django.db import transaction
 from social_core.exceptions import AuthCredentialError, SocialAuthBaseException
 from social_django.models import UserSocialAuth
-
-from integrations import clock
 
 from integrations.store import crypto
 from integrations.store.history import record_event
@@ -70,7 +69,7 @@ def refresh_if_due(
     """Return fresh credentials, refreshing first when they expire within the leeway."""
     window = settings.CUSTODIAN_REFRESH_LEEWAY if leeway is None else leeway
     return _refresh_locked(
-        association, lambda current: current.expires_within(window, now=clock.now()), actor=actor
+        association, lambda current: current.expires_within(window, now=time.time()), actor=actor
     )
 
 
@@ -163,7 +162,7 @@ def _refresh_row(row: UserSocialAuth, needs_refresh: Callable[[Credentials], boo
     except (requests.RequestException, ValueError, KeyError, TypeError) as error:
         return _failed(row, current, type(error).__name__, error)
 
-    now = clock.now()
+    now = time.time()
     store_token_response(
         row, response, previous_refresh_token=current.refresh_token, now=now,
         extra={"refreshed_at": int(now)},

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from social_django.models import UserSocialAuth
-
-from integrations import clock
 
 from integrations.store import crypto
 from integrations.providers.registry import is_offered, provider_title
@@ -40,7 +39,7 @@ def _at(epoch: float | None) -> datetime | None:
 
 def connections_of(user) -> list[ConnectionRow]:
     """Return the user's associations, newest first, in display form."""
-    now = clock.now()
+    now = time.time()
     rows = []
     for association in UserSocialAuth.objects.filter(user=user).order_by("-created"):
         data = association.extra_data or {}
