@@ -13,3 +13,7 @@ import os
 os.environ["DEBUG"] = "true"
 
 from site_config.settings import *  # noqa: F403
+
+# Tests create and log in site users by the dozen; Django's default hashing is deliberately slow
+# (a third of a second per password). Production hashing is site_config/settings.py's.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

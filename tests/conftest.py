@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -100,6 +101,15 @@ def raw_extra_data(association: UserSocialAuth) -> str:
         )
         value = cursor.fetchone()[0]
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def save_screenshot(page, path: Path) -> None:
+    """Save a full-page screenshot at `path`, whole or not at all: `make test` runs the SQLite
+    and the PostgreSQL pass at once, and both write the same files in tests/artifacts/."""
+    path.parent.mkdir(exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_bytes(page.screenshot(full_page=True))
+    partial.replace(path)
 
 
 def on_postgresql() -> bool:

@@ -65,7 +65,8 @@ class LoopbackProvider:
     """One demo provider process on a free loopback port, with its test controls on.
 
     ``env`` is applied last, so it can override anything, including
-    ``DEMO_PROVIDER_TEST_CONTROLS`` (to check the controls are then absent).
+    ``DEMO_PROVIDER_TEST_CONTROLS`` (to check the controls are then absent) and
+    ``DEMO_PROVIDER_FAST_PASSWORD_HASHING`` (on here: tests log in very often).
     """
 
     def __init__(
@@ -106,6 +107,8 @@ class LoopbackProvider:
         env = {
             **os.environ,
             "DEMO_PROVIDER_TEST_CONTROLS": "1",
+            # Logins with the demo password by the hundred: MD5, not the deliberately slow default.
+            "DEMO_PROVIDER_FAST_PASSWORD_HASHING": "1",
             "DEMO_PROVIDER_TOKEN_LIFETIME": str(self.token_lifetime),
             **self.env,
         }

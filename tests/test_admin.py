@@ -97,8 +97,13 @@ def texts(response) -> list[str]:
 
 
 @pytest.fixture
-def health_rows(django_user_model):
-    """One association in each health state, each of its own user."""
+def health_rows(django_user_model, time_machine):
+    """One association in each health state, each of its own user.
+
+    The clock stands still from here to the end of the test, so the pages say exactly how
+    long ago and how soon, however slowly the test runs.
+    """
+    time_machine.move_to(time.time(), tick=False)
     specs = {
         "uid_active": {"expires_in": 7200},
         "uid_soon": {"expires_in": 5 * 60 + 30},

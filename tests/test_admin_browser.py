@@ -14,6 +14,7 @@ from playwright.sync_api import expect, sync_playwright
 from social_django.models import UserSocialAuth
 
 from integrations.store.credentials import fingerprint, read_credentials
+from tests.conftest import save_screenshot
 from tests.csp_watch import prove_watch_works, watch_csp
 from tests.test_admin import fast_password_hashing, make_association  # noqa: F401 (fixture)
 
@@ -77,7 +78,7 @@ def test_list_and_change_page_in_a_browser(live_server, connected, django_user_m
             assert colours["Active"] == "rgb(30, 123, 68)", colours
             expect(page.locator("#result_list")).to_contain_text("expired 3")
             expect(page.get_by_role("link", name="Connect an account")).to_be_visible()
-            page.screenshot(path=str(ARTIFACTS / "admin-associations-list.png"), full_page=True)
+            save_screenshot(page, ARTIFACTS / "admin-associations-list.png")
 
             # Refresh the real association through the action, like an admin would.
             real_row = rows.filter(has_text="user_alice")
@@ -94,7 +95,7 @@ def test_list_and_change_page_in_a_browser(live_server, connected, django_user_m
             expect(history).to_contain_text("connected")
             expect(page.locator(".custodian-json")).to_contain_text("•••••• (fp ")
             expect(page.get_by_role("button", name="Refresh now")).to_be_visible()
-            page.screenshot(path=str(ARTIFACTS / "admin-association-change.png"), full_page=True)
+            save_screenshot(page, ARTIFACTS / "admin-association-change.png")
 
             # The revoke confirmation, the history, and connecting from the admin: its form is
             # answered with a redirect to the provider, which form-action must allow.

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import secrets
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +24,7 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 import pytest
 import requests
 
-from tests.provider import LoopbackProvider, ProviderError
+from tests.provider import REPO_ROOT, LoopbackProvider, ProviderError
 
 TIMEOUT = 15
 TOKEN_LIFETIME = 600
@@ -549,3 +552,25 @@ def test_control_plane_is_absent_without_the_env_switch(tmp_path: Path) -> None:
         reset = requests.post(f"{plain.base_url}/_control/reset", timeout=TIMEOUT)
         assert reset.status_code == 404
         assert requests.get(f"{plain.base_url}/ping/whoami", timeout=TIMEOUT).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("switch", "algorithm"), [(None, "pbkdf2_sha256"), ("1", "md5")], ids=["default", "tests"]
+)
+def test_fast_password_hashing_only_when_asked(switch: str | None, algorithm: str) -> None:
+    """The harness asks for MD5 (the suite logs in hundreds of times); started any other way
+    (`make run`), the provider keeps Django's deliberately slow default."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DEMO_PROVIDER_")}
+    if switch is not None:
+        env["DEMO_PROVIDER_FAST_PASSWORD_HASHING"] = switch
+    env["DJANGO_SETTINGS_MODULE"] = "demo_provider.settings"
+    code = (
+        "import django; django.setup(); from django.contrib.auth.hashers import get_hasher; "
+        "print(get_hasher().algorithm)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == algorithm

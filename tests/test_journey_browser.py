@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from social_django.models import UserSocialAuth
 
-from tests.conftest import expire_locally
+from tests.conftest import expire_locally, save_screenshot
 from tests.csp_watch import prove_watch_works, watch_csp
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -52,7 +52,7 @@ def db(work):
 
 
 def shot(page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"journey-{name}.png"), full_page=True)
+    save_screenshot(page, ARTIFACTS / f"journey-{name}.png")
 
 
 def allow_at_provider(page, *, sign_in: bool) -> None:

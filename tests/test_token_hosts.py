@@ -56,7 +56,10 @@ class CaptureServer:
         self.port = self.server.server_address[1]
         self.netloc = f"127.0.0.1:{self.port}"
         self.base_url = f"http://{self.netloc}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # A short poll: stop() waits for the loop to notice, up to one poll (0.5 s by default).
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     def tokens_seen(self) -> list[str]:
         return [auth for _, auth in self.seen if auth]
@@ -300,7 +303,7 @@ def test_try_it_shows_an_answer_nested_too_deep_to_parse(connected, client, sett
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Deep)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     settings.CUSTODIAN_PROVIDERS["demo"]["api_base_url"] = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         response = client.post(f"/connections/{association.pk}/try/")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from typing import Any
 
 import requests
@@ -10,7 +12,6 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 from social_django.models import UserSocialAuth
 
-from integrations import clock
 from integrations.api.origins import OriginGuard, UnsafeURL
 from integrations.exceptions import (
     AwaitingApproval,
@@ -95,7 +96,7 @@ class ProviderSession(requests.Session):
         return self._send(self._credentials, method, full_url, **kwargs)
 
     def _fresh_credentials(self) -> Credentials:
-        if self._credentials.expires_within(self.leeway, now=clock.now()):
+        if self._credentials.expires_within(self.leeway, now=time.time()):
             self._credentials = refresh_if_due(self.association, leeway=self.leeway)
         return self._credentials
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from social_django.models import UserSocialAuth
 
-from integrations import clock
 from integrations.background.backoff import RetryPolicy
 from integrations.background.rate_limit import RateLimiter
 from integrations.exceptions import (
@@ -130,7 +129,7 @@ class Refresher:
     def attempt(self, association_id: int) -> Attempt:
         """One try: re-read the row, skip it unless still due, refresh it single-flight."""
         association = UserSocialAuth.objects.filter(pk=association_id).first()
-        if association is None or not self.is_due(association, clock.now()):
+        if association is None or not self.is_due(association, time.time()):
             return Attempt(Outcome.SKIPPED)
         self.limiter.acquire(association.provider)
         expires_at = (association.extra_data or {}).get("expires_at")
@@ -141,7 +140,7 @@ class Refresher:
             else:
                 # Due as long as the stored expiry is still the one just read: once another
                 # caller has replaced the token, this one does not refresh again.
-                renewal = renew(association, leeway=int(expires_at) - clock.now())
+                renewal = renew(association, leeway=int(expires_at) - time.time())
         except CredentialsUnreadable:
             # No configured key reads this row: no retry cures that, and the row is kept as
             # it is so that restoring the key brings it back.

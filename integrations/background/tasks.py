@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from django.conf import settings
 
-from integrations import clock
 from integrations.background.backoff import RetryPolicy
 from integrations.background.due import due_associations
 from integrations.background.rate_limit import RateLimiter
@@ -47,7 +47,7 @@ def refresh_due_tokens(within: float | None = None, provider: str | None = None)
     ids = [
         item.association_id
         for item in due_associations(
-            within=within, now=clock.now(), provider=provider,
+            within=within, now=time.time(), provider=provider,
             keepalive=settings.CUSTODIAN_KEEPALIVE,
         )
     ]

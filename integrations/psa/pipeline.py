@@ -6,6 +6,8 @@ pipeline's context, or None.
 
 from __future__ import annotations
 
+import time
+
 import logging
 from typing import Any
 
@@ -13,7 +15,6 @@ from django.contrib import messages
 from django.urls import reverse
 from social_core.exceptions import AuthPolicyError
 
-from integrations import clock
 from integrations.models import CredentialEvent
 from integrations.providers.registry import provider_title
 from integrations.psa.approval import record_approval
@@ -75,7 +76,7 @@ def store_credentials(
         social,
         response,
         previous_refresh_token=previous_refresh_token,
-        now=clock.now(),
+        now=time.time(),
         extra={**extras, "status": Status.ACTIVE, "status_reason": None},
     )
     record_event(

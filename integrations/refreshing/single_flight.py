@@ -10,6 +10,8 @@ still the ones it saw. The others wait on the lock and then use what the first o
 
 from __future__ import annotations
 
+import time
+
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +24,6 @@ from django.db import transaction
 from social_core.exceptions import AuthCredentialError, SocialAuthBaseException
 from social_django.models import UserSocialAuth
 
-from integrations import clock
 from integrations.exceptions import CredentialsUnreadable, ReauthRequired, RefreshFailed
 from integrations.models import CredentialEvent
 from integrations.providers.registry import backend_instance
@@ -86,7 +87,7 @@ def renew(
         )
     window = settings.CUSTODIAN_REFRESH_LEEWAY if leeway is None else leeway
     return _refresh_locked(
-        association, lambda current: current.expires_within(window, now=clock.now()), actor=actor
+        association, lambda current: current.expires_within(window, now=time.time()), actor=actor
     )
 
 
@@ -179,7 +180,7 @@ def _refresh_row(row: UserSocialAuth, needs_refresh: Callable[[Credentials], boo
     except (requests.RequestException, ValueError, KeyError, TypeError) as error:
         return _failed(row, current, type(error).__name__, error)
 
-    now = clock.now()
+    now = time.time()
     store_token_response(
         row, response, previous_refresh_token=current.refresh_token, now=now,
         extra={"refreshed_at": int(now)},

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 from dataclasses import dataclass
 from datetime import datetime
 
 from social_django.models import UserSocialAuth
 
-from integrations import clock
 from integrations.providers.registry import is_offered, provider_title
 from integrations.store import crypto
 from integrations.store.credentials import SECRET_FIELDS, Status
@@ -36,7 +37,7 @@ class ConnectionRow:
 
 def connections_of(user) -> list[ConnectionRow]:
     """Return the user's associations, newest first, in display form."""
-    now = clock.now()
+    now = time.time()
     rows = []
     for association in UserSocialAuth.objects.filter(user=user).order_by("-created"):
         data = association.extra_data or {}

@@ -20,7 +20,6 @@ from collections import Counter
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from integrations import clock
 from integrations.background.due import due_associations
 from integrations.background.pool import refresh_all
 from integrations.background.refresher import Outcome, Refresher
@@ -65,7 +64,7 @@ class Command(BaseCommand):
                dry_run: bool, verbosity: int = 1, **options) -> None:
         started = time.monotonic()
         due = due_associations(
-            within=within, now=clock.now(), provider=provider,
+            within=within, now=time.time(), provider=provider,
             keepalive=settings.CUSTODIAN_KEEPALIVE,
         )
         reasons = Counter(item.reason for item in due)
