@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._setup import start  # noqa: E402
+from bench._setup import start
 
 PREFIXES = ("bulk-", "naive-", "raw-")
 
@@ -69,10 +69,15 @@ def provider_ceiling(provider, count: int, concurrency: int) -> float:
                     if not grants:
                         return
                     grant = grants.pop()
-                response = session.post(token_url, timeout=30, data={
-                    "grant_type": "refresh_token", "refresh_token": grant["refresh_token"],
-                    **client,
-                })
+                response = session.post(
+                    token_url,
+                    timeout=30,
+                    data={
+                        "grant_type": "refresh_token",
+                        "refresh_token": grant["refresh_token"],
+                        **client,
+                    },
+                )
                 response.raise_for_status()
 
     threads = [threading.Thread(target=work) for _ in range(concurrency)]
@@ -90,8 +95,12 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=20, help="per token call")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--naive", type=int, default=200, help="size of the naive loop's subset")
-    parser.add_argument("--ceiling", type=int, default=1000,
-                        help="raw token calls measuring the provider alone (0: skip)")
+    parser.add_argument(
+        "--ceiling",
+        type=int,
+        default=1000,
+        help="raw token calls measuring the provider alone (0: skip)",
+    )
     args = parser.parse_args()
 
     provider = start("bulk-refresh")
@@ -107,10 +116,14 @@ def main() -> None:
         started = time.perf_counter()
         create(provider, args.associations, PREFIXES[0])
         set_up = time.perf_counter() - started
-        print(f"database: {connection.vendor}; {args.associations} associations due; "
-              f"token-call latency {args.latency_ms} ms; concurrency {args.concurrency}")
-        print(f"set-up: {args.associations} grants minted at the provider and stored here "
-              f"in {set_up:.1f} s")
+        print(
+            f"database: {connection.vendor}; {args.associations} associations due; "
+            f"token-call latency {args.latency_ms} ms; concurrency {args.concurrency}"
+        )
+        print(
+            f"set-up: {args.associations} grants minted at the provider and stored here "
+            f"in {set_up:.1f} s"
+        )
 
         provider.reset()
         provider.latency(args.latency_ms)
@@ -129,21 +142,29 @@ def main() -> None:
         rate = summary[Outcome.REFRESHED] / elapsed
         limit = args.concurrency / latency if latency else float("inf")
         calls = stats["token_calls"]["refresh_token"]
-        print(f"bulk refresh (refresh_tokens' engine): {summary[Outcome.REFRESHED]} refreshed "
-              f"in {elapsed:.1f} s = {rate:.0f} refreshes/s")
+        print(
+            f"bulk refresh (refresh_tokens' engine): {summary[Outcome.REFRESHED]} refreshed "
+            f"in {elapsed:.1f} s = {rate:.0f} refreshes/s"
+        )
         print(f"    outcomes: {summary.line()}")
-        print(f"    limit concurrency / latency = {args.concurrency} / {latency:.3f} s = "
-              f"{limit:.0f} refreshes/s; ratio {rate / limit:.2f} (goal >= 0.70)")
-        print(f"    double refreshes: {stats['refresh_rejected']} rejected by the provider; "
-              f"token calls {calls} - associations {len(due)} = {calls - len(due)} (goal 0 and 0)")
+        print(
+            f"    limit concurrency / latency = {args.concurrency} / {latency:.3f} s = "
+            f"{limit:.0f} refreshes/s; ratio {rate / limit:.2f} (goal >= 0.70)"
+        )
+        print(
+            f"    double refreshes: {stats['refresh_rejected']} rejected by the provider; "
+            f"token calls {calls} - associations {len(due)} = {calls - len(due)} (goal 0 and 0)"
+        )
 
         if args.ceiling:
             provider.reset()
             provider.latency(args.latency_ms)
             ceiling = provider_ceiling(provider, args.ceiling, args.concurrency)
-            print(f"provider ceiling: {args.ceiling} raw refresh calls straight to its token "
-                  f"endpoint from {args.concurrency} threads, no Custodian code: "
-                  f"{ceiling:.0f} refreshes/s; bulk refresh reached {rate / ceiling:.2f} of it")
+            print(
+                f"provider ceiling: {args.ceiling} raw refresh calls straight to its token "
+                f"endpoint from {args.concurrency} threads, no Custodian code: "
+                f"{ceiling:.0f} refreshes/s; bulk refresh reached {rate / ceiling:.2f} of it"
+            )
 
         if args.naive:
             subset = create(provider, args.naive, PREFIXES[1])
@@ -152,10 +173,12 @@ def main() -> None:
             seconds = naive_loop(subset)
             naive_rate = len(subset) / seconds
             naive_calls = provider.stats()["token_calls"]["refresh_token"]
-            print(f"naive loop (refresh_if_due one by one) on a separate subset of {len(subset)} "
-                  f"associations, not all {args.associations}: {naive_rate:.0f} refreshes/s "
-                  f"({naive_calls} token calls; its limit 1 / latency = "
-                  f"{1 / latency if latency else float('inf'):.0f}/s)")
+            print(
+                f"naive loop (refresh_if_due one by one) on a separate subset of {len(subset)} "
+                f"associations, not all {args.associations}: {naive_rate:.0f} refreshes/s "
+                f"({naive_calls} token calls; its limit 1 / latency = "
+                f"{1 / latency if latency else float('inf'):.0f}/s)"
+            )
             print(f"    bulk refresh was {rate / naive_rate:.1f}x the naive loop's rate")
     finally:
         provider.stop()

@@ -36,12 +36,13 @@ def per_call(function, *args, repeat: int = 200) -> float:
 def log_text(size: int, planted: list[str]) -> str:
     prefix = "2025-01-01 12:00:00,000"
     lines = [
-        f"{prefix} INFO integrations.refreshing.single_flight: Refreshed demo token of association 41",
+        f"{prefix} INFO integrations.refreshing.single_flight: Refreshed demo token of 41",
         f'{prefix} DEBUG urllib3.connectionpool: http://127.0.0.1:8001 "POST /oauth2/token"',
         f"{prefix} WARNING integrations.refreshing.single_flight: Refreshing association 7 failed",
         f"{prefix} DEBUG django.template: Exception while resolving variable 'missing'",
     ]
-    text, index = [], 0
+    text: list[str] = []
+    index = 0
     while sum(map(len, text)) < size:
         text.append(lines[index % len(lines)])
         index += 1
@@ -77,14 +78,16 @@ def main() -> None:
     masked = redact(text)
     assert not any(secret in masked for secret in planted), "a planted secret was not masked"
     clean = log_text(options.kb * 1024, [])
-    line = "2025-01-01 12:00:00,000 INFO integrations.refreshing.single_flight: Refreshed association 41"
+    line = "2025-01-01 12:00:00,000 INFO integrations.refreshing.single_flight: Refreshed 41"
 
     def churn() -> None:  # what a refresher does: one new token, one log line
         secrets_registry.register(secrets.token_urlsafe(30))
         redact(line)
 
-    print(f"{len(secrets_registry.REGISTRY)} secrets registered "
-          f"({registering * 1e6:.1f} µs each); text {len(text) / 1024:.1f} KB")
+    print(
+        f"{len(secrets_registry.REGISTRY)} secrets registered "
+        f"({registering * 1e6:.1f} µs each); text {len(text) / 1024:.1f} KB"
+    )
     print(f"redact(), 5 secrets planted   {per_call(redact, text) * 1e3:8.3f} ms per call")
     print(f"redact(), no secret in it     {per_call(redact, clean) * 1e3:8.3f} ms per call")
     print(f"  of which by value (mask)    {per_call(secrets_registry.mask, text) * 1e3:8.3f} ms")
@@ -94,8 +97,10 @@ def main() -> None:
         start = time.perf_counter()
         alternation = re.compile("|".join(map(re.escape, sorted(values, key=len, reverse=True))))
         compiling = time.perf_counter() - start
-        print(f"regex alternation: compile {compiling * 1e3:.0f} ms (on every change), "
-              f"{per_call(alternation.sub, '', text, repeat=3) * 1e3:.1f} ms per call")
+        print(
+            f"regex alternation: compile {compiling * 1e3:.0f} ms (on every change), "
+            f"{per_call(alternation.sub, '', text, repeat=3) * 1e3:.1f} ms per call"
+        )
 
 
 if __name__ == "__main__":

@@ -18,19 +18,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._setup import child_env, connect_user, start  # noqa: E402
+from bench._setup import child_env, connect_user, start
 
 
 def hot_path(provider, association, requests_count: int) -> None:
     import requests
+    from django.conf import settings
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from integrations import get_session
     from integrations.store.credentials import read_credentials
     from tests.stub_api import StubAPI
-
-    from django.conf import settings
 
     api = StubAPI()
     settings.CUSTODIAN_PROVIDERS["demo"]["api_base_url"] = api.base_url
@@ -52,7 +51,8 @@ def hot_path(provider, association, requests_count: int) -> None:
 
     def ratio(ours) -> float:
         for _ in range(50):  # warm the pools
-            ours(), baseline()
+            ours()
+            baseline()
         ratios = []
         for _ in range(5):
             timings = {}
@@ -73,11 +73,15 @@ def hot_path(provider, association, requests_count: int) -> None:
     api.stop()
     settings.CUSTODIAN_PROVIDERS["demo"]["api_base_url"] = provider.base_url
     print("(a) hot path, valid token, loopback API")
-    print(f"    session.get() on one session vs plain requests.Session: ratio {reused:.3f}"
-          f" (median of 5 rounds of {requests_count // 5}; goal <= 1.10)")
+    print(
+        f"    session.get() on one session vs plain requests.Session: ratio {reused:.3f}"
+        f" (median of 5 rounds of {requests_count // 5}; goal <= 1.10)"
+    )
     print(f"    get_session().get() per call (incl. its one query) vs plain: ratio {per_call:.3f}")
-    print(f"    queries per get_session: {len(per_session)}; per request: "
-          f"{len(per_request) / 10:.1f} (goal 1 and 0)")
+    print(
+        f"    queries per get_session: {len(per_session)}; per request: "
+        f"{len(per_request) / 10:.1f} (goal 1 and 0)"
+    )
 
 
 def one_refresh_round_trip(association) -> float:
@@ -145,8 +149,9 @@ def run_processes(provider, kind: str, ident: int, count: int):
     context = multiprocessing.get_context("spawn")
     barrier, queue = context.Barrier(count), context.Queue()
     processes = [
-        context.Process(target=process_member,
-                        args=(child_env(provider), kind, ident, barrier, queue))
+        context.Process(
+            target=process_member, args=(child_env(provider), kind, ident, barrier, queue)
+        )
         for _ in range(count)
     ]
     for process in processes:
@@ -159,13 +164,15 @@ def run_processes(provider, kind: str, ident: int, count: int):
 
 def report(label: str, provider, results, round_trip: float) -> None:
     stats = provider.stats()
-    outcomes = {}
+    outcomes: dict[str, int] = {}
     for outcome, _ in results:
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     slowest = max(seconds for _, seconds in results)
-    print(f"    {label}: token-endpoint calls {stats['token_calls'].get('refresh_token', 0)}"
-          f" (rejected {stats['refresh_rejected']}), outcomes {outcomes},"
-          f" slowest caller {slowest / round_trip:.1f}x one refresh round trip")
+    print(
+        f"    {label}: token-endpoint calls {stats['token_calls'].get('refresh_token', 0)}"
+        f" (rejected {stats['refresh_rejected']}), outcomes {outcomes},"
+        f" slowest caller {slowest / round_trip:.1f}x one refresh round trip"
+    )
 
 
 def main() -> None:
@@ -187,19 +194,32 @@ def main() -> None:
         print(f"(b) herd on one expired token (one refresh round trip: {round_trip * 1000:.1f} ms)")
         for label, runner in (
             (f"{args.threads} threads", lambda kind, ident: run_threads(kind, ident, args.threads)),
-            (f"{args.processes} processes",
-             lambda kind, ident: run_processes(provider, kind, ident, args.processes)),
+            (
+                f"{args.processes} processes",
+                lambda kind, ident: run_processes(provider, kind, ident, args.processes),
+            ),
         ):
             expire(association)
             provider.reset()
-            report(f"get_session, {label}", provider, runner("custodian", association.user_id),
-                   round_trip)
+            report(
+                f"get_session, {label}",
+                provider,
+                runner("custodian", association.user_id),
+                round_trip,
+            )
         print("(c) the same herds through stock Python Social Auth (social.get_access_token)")
-        for index, (label, runner) in enumerate((
-            (f"{args.threads} threads", lambda kind, ident: run_threads(kind, ident, args.threads)),
-            (f"{args.processes} processes",
-             lambda kind, ident: run_processes(provider, kind, ident, args.processes)),
-        )):
+        for index, (label, runner) in enumerate(
+            (
+                (
+                    f"{args.threads} threads",
+                    lambda kind, ident: run_threads(kind, ident, args.threads),
+                ),
+                (
+                    f"{args.processes} processes",
+                    lambda kind, ident: run_processes(provider, kind, ident, args.processes),
+                ),
+            )
+        ):
             stock = make_stock_association(provider, ["bob", "carol"][index])
             provider.reset()
             report(f"stock PSA, {label}", provider, runner("stock", stock.pk), round_trip)

@@ -328,7 +328,7 @@ def bulk_grant(body: dict[str, Any]) -> dict[str, Any]:
             raw.append((username, access, refresh))
         get_access_token_model().objects.bulk_create(access_tokens, batch_size=500)
         refresh_tokens = []
-        for token, (_, _, refresh) in zip(access_tokens, raw):
+        for token, (_, _, refresh) in zip(access_tokens, raw, strict=False):
             row = get_refresh_token_model()(
                 user=token.user, application=application, access_token=token,
                 token_family=uuid.uuid4(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -147,7 +148,7 @@ def grant_associations(
     """
     import time
     import uuid
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from django.contrib.auth import get_user_model
 
@@ -163,7 +164,7 @@ def grant_associations(
         batch_size=500,
     )
     rows = []
-    for user, grant in zip(users, grants):
+    for user, grant in zip(users, grants, strict=False):
         fields = token_fields_from_response(grant, previous_refresh_token=None, now=now)
         if expires_at is not None:
             fields["expires_at"] = expires_at
@@ -180,7 +181,7 @@ def grant_associations(
         [
             CredentialState(
                 association=association,
-                expires_at=datetime.fromtimestamp(association.extra_data["expires_at"], timezone.utc),
+                expires_at=datetime.fromtimestamp(association.extra_data["expires_at"], UTC),
                 status="active",
             )
             for association in associations

@@ -114,7 +114,7 @@ class LoopbackProvider:
         }
         # A file, not a pipe: nobody reads stderr while the provider runs, and a
         # full pipe would block it.
-        self._stderr = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self._stderr = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed in stop)
         self._process = subprocess.Popen(
             command,
             cwd=REPO_ROOT,

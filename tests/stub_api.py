@@ -17,7 +17,7 @@ class StubAPI:
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 stub.hits.append(self.path)
                 auth = self.headers.get("Authorization", "")
                 if self.path.startswith("/always-401"):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
 from io import StringIO
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -22,9 +23,9 @@ from social_django.models import UserSocialAuth
 
 from integrations.admin.associations import AssociationAdmin
 from integrations.admin.connect import PENDING_SESSION_KEY
-from integrations.store.history import record_event
 from integrations.models import CredentialEvent
 from integrations.store.credentials import fingerprint, read_credentials
+from integrations.store.history import record_event
 from integrations.store.writes import store_token_response
 from tests.conftest import connect, raw_extra_data
 
@@ -73,7 +74,7 @@ def make_association(
     }
     if refresh_token:
         response["refresh_token"] = f"refresh-{uid}-{secrets.token_hex(12)}"
-    extra = {"status": status}
+    extra: dict[str, object] = {"status": status}
     if refreshed_ago is not None:
         extra["refreshed_at"] = int(now - refreshed_ago)
     store_token_response(association, response, previous_refresh_token=None, now=now, extra=extra)
@@ -104,7 +105,7 @@ def health_rows(django_user_model, time_machine):
     long ago and how soon, however slowly the test runs.
     """
     time_machine.move_to(time.time(), tick=False)
-    specs = {
+    specs: dict[str, dict[str, Any]] = {
         "uid_active": {"expires_in": 7200},
         "uid_soon": {"expires_in": 5 * 60 + 30},
         "uid_expired": {"expires_in": -3 * 3600 - 30, "refreshed_ago": 5 * 3600},
@@ -201,8 +202,12 @@ def test_list_queries_do_not_grow_with_rows(admin_client, django_user_model):
     def make(count: int, offset: int) -> None:
         for number in range(offset, offset + count):
             user = django_user_model.objects.create_user(f"bulk{number}", email=f"b{number}@x.org")
-            make_association(user, f"bulk_{number}", expires_in=600 * (number % 7) - 1200,
-                             refreshed_ago=number * 60)
+            make_association(
+                user,
+                f"bulk_{number}",
+                expires_in=600 * (number % 7) - 1200,
+                refreshed_ago=number * 60,
+            )
 
     make(5, 0)
     admin_client.get(LIST_URL)  # warm caches (content types, sessions)
@@ -339,7 +344,7 @@ def test_refresh_button_on_the_change_page(admin_client, connected, provider):
 def test_revoke_and_disconnect_asks_first_then_revokes(
     admin_client, admin_user, connected, provider, backend
 ):
-    user, association = connected(backend)
+    _user, association = connected(backend)
 
     confirm = action(admin_client, "revoke_and_disconnect", association)
 
@@ -453,9 +458,7 @@ def test_connect_from_the_admin(admin_client, admin_user, provider, django_user_
 @pytest.mark.parametrize(
     "failure", ["access_denied", "bad_state", "provider_down", "linked_to_someone_else"]
 )
-def test_connect_failures_come_back_as_messages(
-    admin_client, provider, django_user_model, failure
-):
+def test_connect_failures_come_back_as_messages(admin_client, provider, django_user_model, failure):
     if failure == "linked_to_someone_else":
         owner = django_user_model.objects.create_user("owner")
         make_association(owner, "user_alice")
@@ -591,11 +594,10 @@ def test_prune_credential_events(django_user_model, settings):
 
 def test_expiry_phrases():
     from datetime import datetime
-    from datetime import timezone as tz
 
     from integrations.admin.health import ago_phrase, expires_phrase
 
-    now = datetime(2026, 1, 1, 12, 0, tzinfo=tz.utc)
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
     def phrase(seconds: int) -> str:
         return expires_phrase(now + timedelta(seconds=seconds), now).replace("\xa0", " ")
@@ -621,8 +623,8 @@ def test_prune_runs_daily_from_celery_beat(settings, django_user_model, connecte
 
     from django.utils import timezone
 
-    from integrations.models import CredentialEvent
     from integrations.background.tasks import prune_credential_events
+    from integrations.models import CredentialEvent
 
     schedule = settings.CELERY_BEAT_SCHEDULE["prune-credential-events"]
     assert schedule["task"] == "integrations.tasks.prune_credential_events"
@@ -736,9 +738,7 @@ def test_connecting_for_oneself_needs_only_the_add_permission(staff_user, provid
     assert UserSocialAuth.objects.get(uid="user_carol").user == mallory
 
 
-def test_target_with_a_permission_the_admin_lacks_is_refused(
-    staff_user, django_user_model, caplog
-):
+def test_target_with_a_permission_the_admin_lacks_is_refused(staff_user, django_user_model, caplog):
     admin, client = staff_user("helpdesk", *USER_CHANGER)
     target = django_user_model.objects.create_user("dora")
     grant(target, "integrations.delete_user")
@@ -799,9 +799,7 @@ def test_superuser_may_connect_for_another_superuser(admin_client, root, provide
 
 
 @pytest.mark.parametrize("tampering", ["target_promoted", "session_edited"])
-def test_callback_checks_again(
-    staff_user, django_user_model, root, provider, caplog, tampering
-):
+def test_callback_checks_again(staff_user, django_user_model, root, provider, caplog, tampering):
     admin, client = staff_user("helpdesk", *USER_CHANGER)
     target = django_user_model.objects.create_user("dora")
     users_before = django_user_model.objects.count()

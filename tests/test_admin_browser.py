@@ -7,6 +7,7 @@ admin-association-change.png.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -29,13 +30,12 @@ def test_list_and_change_page_in_a_browser(live_server, connected, django_user_m
     # this thread (Django would refuse the query), and a query made there opens a connection in
     # Playwright's context that nothing closes (PostgreSQL then cannot drop the test database).
     _, real = connected("demo")
-    for number, (uid, options) in enumerate(
-        {
-            "acct_soon": {"expires_in": 5 * 60 + 30},
-            "acct_expired": {"expires_in": -3 * 3600, "refreshed_ago": 4 * 3600},
-            "acct_reauth": {"expires_in": 7200, "status": "reauth_required"},
-        }.items()
-    ):
+    specs: dict[str, dict[str, Any]] = {
+        "acct_soon": {"expires_in": 5 * 60 + 30},
+        "acct_expired": {"expires_in": -3 * 3600, "refreshed_ago": 4 * 3600},
+        "acct_reauth": {"expires_in": 7200, "status": "reauth_required"},
+    }
+    for number, (uid, options) in enumerate(specs.items()):
         user = django_user_model.objects.create_user(
             f"person{number}", email=f"p{number}@example.org"
         )
@@ -55,8 +55,13 @@ def test_list_and_change_page_in_a_browser(live_server, connected, django_user_m
         try:
             context = browser.new_context(viewport={"width": 1440, "height": 900})
             context.add_cookies(
-                [{"name": "sessionid", "value": session.cookies["sessionid"].value,
-                  "url": live_server.url}]
+                [
+                    {
+                        "name": "sessionid",
+                        "value": session.cookies["sessionid"].value,
+                        "url": live_server.url,
+                    }
+                ]
             )
             csp_violations = watch_csp(context)
             page = context.new_page()

@@ -104,7 +104,11 @@ def test_helpdesk_cannot_set_a_superusers_password(client, helpdesk, django_user
     page = client.get(f"/admin/integrations/user/{root.pk}/password/")
     posted = client.post(
         f"/admin/integrations/user/{root.pk}/password/",
-        {"password1": "taken over 12345", "password2": "taken over 12345", "usable_password": "true"},
+        {
+            "password1": "taken over 12345",
+            "password2": "taken over 12345",
+            "usable_password": "true",
+        },
     )
 
     assert page.status_code == 403 and posted.status_code == 403
@@ -120,9 +124,14 @@ def test_helpdesk_cannot_make_itself_superuser(client, helpdesk):
     client.post(
         f"/admin/integrations/user/{helpdesk.pk}/change/",
         {
-            "username": "helpdesk", "is_active": "on", "is_staff": "on", "is_superuser": "on",
-            "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
-            "initial-date_joined_0": "2026-01-01", "initial-date_joined_1": "00:00:00",
+            "username": "helpdesk",
+            "is_active": "on",
+            "is_staff": "on",
+            "is_superuser": "on",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+            "initial-date_joined_0": "2026-01-01",
+            "initial-date_joined_1": "00:00:00",
         },
     )
 
@@ -148,7 +157,11 @@ def test_helpdesk_still_manages_ordinary_users(client, helpdesk, django_user_mod
 
     posted = client.post(
         f"/admin/integrations/user/{ordinary.pk}/password/",
-        {"password1": "new password 1234", "password2": "new password 1234", "usable_password": "true"},
+        {
+            "password1": "new password 1234",
+            "password2": "new password 1234",
+            "usable_password": "true",
+        },
     )
 
     assert posted.status_code == 302

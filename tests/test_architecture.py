@@ -65,14 +65,20 @@ def test_sub_packages_import_only_what_they_may(package):
     for path in _modules(APP / package):
         for name in _imported(path):
             parts = name.split(".")
-            if parts[0] == "integrations" and len(parts) > 1 and parts[1] not in allowed:
-                if parts[1] in ALLOWED or parts[1] in {"checks", "apps", "management"}:
-                    wrong.add(f"{path.relative_to(ROOT)} imports {name}")
+            if (
+                parts[0] == "integrations"
+                and len(parts) > 1
+                and parts[1] not in allowed
+                and (parts[1] in ALLOWED or parts[1] in {"checks", "apps", "management"})
+            ):
+                wrong.add(f"{path.relative_to(ROOT)} imports {name}")
     assert sorted(wrong) == []
 
 
 def test_every_part_of_the_app_is_in_the_map():
-    parts = {path.name for path in APP.iterdir() if path.is_dir() and (path / "__init__.py").exists()}
+    parts = {
+        path.name for path in APP.iterdir() if path.is_dir() and (path / "__init__.py").exists()
+    }
     assert parts - {"migrations", "management"} == set(ALLOWED)
 
 

@@ -91,7 +91,11 @@ def test_batch_requeues_transient_failures_with_backoff_but_not_reauth(
     result = tasks.refresh_batch([failing.pk, revoked.pk, fine.pk])
 
     assert result == {
-        "refreshed": 1, "skipped": 0, "reauth_required": 1, "failed": 1, "error": 0,
+        "refreshed": 1,
+        "skipped": 0,
+        "reauth_required": 1,
+        "failed": 1,
+        "error": 0,
         "retry": "task-1",
     }
     (retry,) = dispatched.calls
@@ -134,7 +138,11 @@ def test_importing_the_project_does_not_import_celery():
     )
     env = {key: value for key, value in os.environ.items() if not key.startswith("CELERY_")}
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
@@ -169,7 +177,9 @@ def broker() -> Iterator[SimpleNamespace]:
     sent: list[str] = []
     yield SimpleNamespace(url=url, queue=queue, app=app, sent=sent)
     client.delete(
-        queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}",
+        queue,
+        f"_kombu.binding.{queue}",
+        f"_kombu.binding_permanent.{queue}",
         *(f"celery-task-meta-{task_id}" for task_id in sent),
     )
     client.close()
@@ -179,7 +189,7 @@ def broker() -> Iterator[SimpleNamespace]:
 @pytest.fixture
 def worker(broker, settings, provider) -> Iterator[subprocess.Popen]:
     """`celery -A site_config worker --pool threads -c 4`, always terminated with its group."""
-    log = tempfile.TemporaryFile("w+", encoding="utf-8")
+    log = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed on teardown)
     env = {
         key: value
         for key, value in os.environ.items()
@@ -197,11 +207,31 @@ def worker(broker, settings, provider) -> Iterator[subprocess.Popen]:
     )
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "celery", "-A", "site_config", "worker",
-            "--pool", "threads", "-c", "4", "-Q", broker.queue, "-n", f"{broker.queue}@%h",
-            "--without-mingle", "--without-gossip", "--without-heartbeat", "-l", "WARNING",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "site_config",
+            "worker",
+            "--pool",
+            "threads",
+            "-c",
+            "4",
+            "-Q",
+            broker.queue,
+            "-n",
+            f"{broker.queue}@%h",
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+            "-l",
+            "WARNING",
         ],
-        cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        cwd=REPO_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     process.log = log  # type: ignore[attr-defined]
@@ -232,9 +262,7 @@ def _worker_log(process: subprocess.Popen) -> str:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_real_worker_refreshes_each_due_token_exactly_once(
-    granted, provider, broker, worker
-):
+def test_a_real_worker_refreshes_each_due_token_exactly_once(granted, provider, broker, worker):
     due = granted(10, expires_at=ago(10))
     not_due = granted(2)
     before = {row.pk: UserSocialAuth.objects.get(pk=row.pk).extra_data for row in not_due}
@@ -264,9 +292,12 @@ def test_a_real_worker_refreshes_each_due_token_exactly_once(
     assert stats["token_calls"]["refresh_token"] == 10
     assert stats["refresh_rejected"] == 0
     for row in due:
-        assert CredentialEvent.objects.filter(
-            association=row, kind=CredentialEvent.Kind.REFRESHED
-        ).count() == 1
+        assert (
+            CredentialEvent.objects.filter(
+                association=row, kind=CredentialEvent.Kind.REFRESHED
+            ).count()
+            == 1
+        )
         row.refresh_from_db()
         assert row.extra_data["expires_at"] > time.time() + 3000
     for pk, extra_data in before.items():

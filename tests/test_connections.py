@@ -32,6 +32,7 @@ def test_monzo_waits_for_in_app_approval_then_turns_active(client, provider):
     assert "still says access is not approved" in still
 
     approvals = []
+
     def on_approved(sender, association, **kwargs):
         approvals.append(sender)
 
@@ -106,7 +107,9 @@ def test_flash_message_after_connecting(client, provider):
 
 
 @pytest.mark.parametrize("action", ["check/", "try/", "disconnect/"])
-def test_nobody_acts_on_someone_elses_account(action, connected, client, django_user_model, provider):
+def test_nobody_acts_on_someone_elses_account(
+    action, connected, client, django_user_model, provider
+):
     _, association = connected()
     intruder = django_user_model.objects.create_user("mallory", password="a-long-password-1")
     client.force_login(intruder)

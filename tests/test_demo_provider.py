@@ -569,7 +569,11 @@ def test_fast_password_hashing_only_when_asked(switch: str | None, algorithm: st
         "print(get_hasher().algorithm)"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert result.returncode == 0, result.stderr

@@ -34,14 +34,16 @@ def test_disconnect_revokes_and_removes(backend, client, provider, django_user_m
     stats = provider.stats()
     assert stats["revoke_calls" if backend == "demo" else "logout_calls"] == 1
     kinds = list(
-        CredentialEvent.objects.filter(uid="user_alice").order_by("pk").values_list("kind", "detail")
+        CredentialEvent.objects.filter(uid="user_alice")
+        .order_by("pk")
+        .values_list("kind", "detail")
     )
     assert kinds == [("connected", ""), ("revoked", ""), ("disconnected", "")]
     assert not CredentialState.objects.filter(association_id=association.pk).exists()
 
 
 def test_failed_revocation_still_disconnects_and_says_why(linked, client, settings):
-    user, association = linked
+    _user, association = linked
     settings.CUSTODIAN_PROVIDERS["demo"]["revocation_url"] = "http://127.0.0.1:9/revoke"
 
     client.post(f"/disconnect/demo/{association.pk}/")

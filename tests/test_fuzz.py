@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from social_django.models import UserSocialAuth
 
 from tests.conftest import connect
 
 pytestmark = pytest.mark.django_db
 
-names = st.sampled_from(["code", "state", "error", "error_description", "next", "redirect_state"]) | st.text(min_size=1, max_size=20)
+names = st.sampled_from(
+    ["code", "state", "error", "error_description", "next", "redirect_state"]
+) | st.text(min_size=1, max_size=20)
 values = st.text(max_size=300) | st.binary(max_size=200).map(lambda b: b.decode("latin-1"))
 queries = st.dictionaries(names, values, max_size=6)
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @pytest.fixture
@@ -35,7 +40,10 @@ def test_random_callbacks(query, backend, client, victim):
 
 
 @FUZZ
-@given(body=queries, target=st.sampled_from(["/disconnect/demo/", "/disconnect/monzo/", "/disconnect/demo/{pk}/"]))
+@given(
+    body=queries,
+    target=st.sampled_from(["/disconnect/demo/", "/disconnect/monzo/", "/disconnect/demo/{pk}/"]),
+)
 def test_random_disconnects(body, target, client, victim):
     path = target.format(pk=victim[0][0])
     response = client.post(path, body)

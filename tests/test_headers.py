@@ -102,7 +102,11 @@ def test_make_targets_turn_debug_on(tmp_path):
     env = {key: value for key, value in os.environ.items() if key != "DEBUG"}
     result = subprocess.run(
         ["make", "--no-print-directory", "-f", "Makefile", "-f", str(probe), "probe"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=30,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "DEBUG=true"
@@ -189,7 +193,9 @@ def more_providers(settings, provider):
         },
     }
     settings.AUTHENTICATION_BACKENDS = [
-        *settings.AUTHENTICATION_BACKENDS, "backends.declared.strava", "backends.declared.idle"
+        *settings.AUTHENTICATION_BACKENDS,
+        "backends.declared.strava",
+        "backends.declared.idle",
     ]
     backend_utils.BACKENDSCACHE.clear()
     yield

@@ -38,7 +38,14 @@ class TestLoginFlow:
         assert user.signup_provider == backend
         assert client.get("/connections/").context["user"] == user
         data = association.extra_data
-        assert {"access_token", "refresh_token", "token_type", "scope", "expires_at", "status"} <= set(data)
+        assert {
+            "access_token",
+            "refresh_token",
+            "token_type",
+            "scope",
+            "expires_at",
+            "status",
+        } <= set(data)
         assert "expires_in" not in data
         assert data["status"] == "active"
         assert data["token_type"] == "Bearer"

@@ -1,6 +1,6 @@
 """Tokens and secrets stay off debug pages and out of debug logs, masked by value wherever they
-appear (integrations/security/secrets_registry.py, integrations/security/redaction.py), and SQL parameters are
-never logged unless CUSTODIAN_LOG_SQL asks for it."""
+appear (integrations/security/secrets_registry.py, integrations/security/redaction.py), and
+SQL parameters are never logged unless CUSTODIAN_LOG_SQL asks for it."""
 
 from __future__ import annotations
 
@@ -103,8 +103,13 @@ def test_debug_page_settings_mask_secrets_by_value(settings):
 
     assert "redis.internal:6379" in html and "acme-client" in html
     for page in (html, text):
-        for secret in (ACME_SECRET, BROKER_PASSWORD, "custodian-demo-secret",
-                       *settings.CUSTODIAN_ENCRYPTION_KEYS, settings.SECRET_KEY):
+        for secret in (
+            ACME_SECRET,
+            BROKER_PASSWORD,
+            "custodian-demo-secret",
+            *settings.CUSTODIAN_ENCRYPTION_KEYS,
+            settings.SECRET_KEY,
+        ):
             assert secret not in page
 
 
@@ -164,7 +169,9 @@ def test_bad_key_debug_page_at_login_shows_no_token_and_no_key(
     page = response.content.decode()
     assert response.status_code == 500 and "ImproperlyConfigured" in page  # the debug page
     tokens = {
-        answer[name] for answer in issued_tokens for name in ("access_token", "refresh_token")
+        answer[name]
+        for answer in issued_tokens
+        for name in ("access_token", "refresh_token")
         if answer.get(name)
     }
     assert tokens
@@ -204,7 +211,11 @@ def test_wrong_key_decryption_error_page_shows_no_token_and_no_key(connected, se
 def debug_console() -> Iterator[io.StringIO]:
     """What the site's console handler (configured by settings.LOGGING) writes with the
     `django` logger at DEBUG, as LOG_LEVEL=DEBUG sets it."""
-    handler = next(h for h in logging.getLogger().handlers if getattr(h, "name", "") == "console")
+    handler = next(
+        h
+        for h in logging.getLogger().handlers
+        if isinstance(h, logging.StreamHandler) and h.name == "console"
+    )
     stream = io.StringIO()
     previous_stream = handler.setStream(stream)
     django_logger = logging.getLogger("django")
@@ -247,17 +258,28 @@ with connection.cursor() as cursor:
 
 
 def run_with_debug_logging(tmp_path: Path, log_sql: str | None, *params: str) -> str:
-    env = {key: value for key, value in os.environ.items()
-           if key not in {"DATABASE_URL", "CUSTODIAN_LOG_SQL", "DJANGO_SETTINGS_MODULE"}}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "CUSTODIAN_LOG_SQL", "DJANGO_SETTINGS_MODULE"}
+    }
     env.update(
-        DJANGO_SETTINGS_MODULE="site_config.settings", DEBUG="true", LOG_LEVEL="DEBUG",
-        SQLITE_PATH=str(tmp_path / "site.sqlite3"), MONZO_CLIENT_SECRET=params[1],
+        DJANGO_SETTINGS_MODULE="site_config.settings",
+        DEBUG="true",
+        LOG_LEVEL="DEBUG",
+        SQLITE_PATH=str(tmp_path / "site.sqlite3"),
+        MONZO_CLIENT_SECRET=params[1],
     )
     if log_sql is not None:
         env["CUSTODIAN_LOG_SQL"] = log_sql
     result = subprocess.run(
         [sys.executable, "-c", SQL_SCRIPT, *params],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     output = result.stdout + result.stderr
@@ -334,10 +356,18 @@ def test_settings_secrets_are_found_by_name_nested_and_in_urls():
         DATABASES={"default": {"PASSWORD": "database-password"}},
         CELERY_BROKER_URL=f"redis://:{BROKER_PASSWORD}@redis:6379/0",
         PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2PasswordHasher"],
-        LOGGING={"filters": {"redact_secrets": {"()": "integrations.security.redaction.RedactingFilter"}}},
+        LOGGING={
+            "filters": {"redact_secrets": {"()": "integrations.security.redaction.RedactingFilter"}}
+        },
     )
 
     found = set(secrets_registry.configured_secrets(settings))
 
-    assert found == {"django-secret-key-value", "older-secret-key-value", "fernet-key-value-aaaa",
-                     ACME_SECRET, "database-password", BROKER_PASSWORD}
+    assert found == {
+        "django-secret-key-value",
+        "older-secret-key-value",
+        "fernet-key-value-aaaa",
+        ACME_SECRET,
+        "database-password",
+        BROKER_PASSWORD,
+    }

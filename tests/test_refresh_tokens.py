@@ -13,8 +13,7 @@ import re
 import threading
 import time
 import types
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from importlib import import_module
 
 import pytest
@@ -28,11 +27,11 @@ from social_django.models import UserSocialAuth
 from integrations import get_session
 from integrations.background.backoff import RetryPolicy
 from integrations.background.due import Reason, due_associations, expiring
+from integrations.background.pool import refresh_all
+from integrations.background.rate_limit import RateLimiter
+from integrations.background.refresher import Outcome, Refresher
 from integrations.management.commands.refresh_tokens import duration
 from integrations.models import CredentialEvent, CredentialState
-from integrations.background.rate_limit import RateLimiter
-from integrations.background.pool import refresh_all
-from integrations.background.refresher import Outcome, Refresher
 from integrations.store.credentials import read_credentials
 from integrations.store.writes import merge_extra_data
 
@@ -55,7 +54,7 @@ def summary(output: str) -> dict[str, int | str]:
     assert match, output
     due, why, *counts = match.groups()
     names = ("refreshed", "skipped", "reauth", "failed", "errors")
-    return {"due": int(due), "why": why, **dict(zip(names, map(int, counts)))}
+    return {"due": int(due), "why": why, **dict(zip(names, map(int, counts), strict=False))}
 
 
 def refreshed_events(association: UserSocialAuth) -> int:
@@ -80,8 +79,13 @@ def test_refreshes_the_due_tokens_only_and_prints_a_plain_summary(granted, provi
     output = run("--concurrency=4")
 
     assert summary(output) == {
-        "due": 5, "why": "5 expiring", "refreshed": 5, "skipped": 0, "reauth": 0,
-        "failed": 0, "errors": 0,
+        "due": 5,
+        "why": "5 expiring",
+        "refreshed": 5,
+        "skipped": 0,
+        "reauth": 0,
+        "failed": 0,
+        "errors": 0,
     }
     assert "\r" not in output and "Refreshing" not in output  # no progress bar off a terminal
     stats = provider.stats()
@@ -183,7 +187,7 @@ def test_keepalive_refreshes_idle_grants_only(granted, provider, settings):
     merge_extra_data(stale.pk, {"refreshed_at": ago(51 * 86400)})
     merge_extra_data(recent.pk, {"refreshed_at": ago(86400)})
     UserSocialAuth.objects.filter(pk=never_old.pk).update(
-        created=datetime.now(dt_timezone.utc) - timedelta(days=60)
+        created=datetime.now(UTC) - timedelta(days=60)
     )
 
     assert summary(run("--concurrency=2"))["why"] == "2 keepalive"
@@ -215,7 +219,9 @@ def test_reauth_required_is_not_retried_and_recorded_once(granted, provider):
     assert outcome is Outcome.REAUTH_REQUIRED
     assert sleeps == []
     assert provider.stats()["token_calls"]["refresh_token"] == 1
-    kinds = list(CredentialEvent.objects.filter(association=association).values_list("kind", flat=True))
+    kinds = list(
+        CredentialEvent.objects.filter(association=association).values_list("kind", flat=True)
+    )
     assert kinds == [CredentialEvent.Kind.REAUTH_REQUIRED]
     assert CredentialState.objects.get(association=association).status == "reauth_required"
     assert due_associations(within=600, now=time.time()) == []  # skipped from now on
@@ -226,8 +232,10 @@ def test_transient_failures_are_retried_with_backoff_and_jitter(granted, provide
     provider.fault("server_error", count=2)
     sleeps: list[float] = []
     refresher = Refresher(
-        within=600, policy=RetryPolicy(attempts=3, base=2.0, cap=60.0),
-        sleep=sleeps.append, rand=lambda: 0.5,
+        within=600,
+        policy=RetryPolicy(attempts=3, base=2.0, cap=60.0),
+        sleep=sleeps.append,
+        rand=lambda: 0.5,
     )
 
     assert refresher.refresh(association.pk) is Outcome.REFRESHED
@@ -236,7 +244,8 @@ def test_transient_failures_are_retried_with_backoff_and_jitter(granted, provide
     assert provider.stats()["token_calls"]["refresh_token"] == 3
     kinds = list(
         CredentialEvent.objects.filter(association=association)
-        .order_by("pk").values_list("kind", "detail")
+        .order_by("pk")
+        .values_list("kind", "detail")
     )
     assert [kind for kind, _ in kinds] == ["refresh_failed", "refresh_failed", "refreshed"]
     assert all(detail for kind, detail in kinds if kind == "refresh_failed")  # the cause
@@ -333,7 +342,9 @@ def test_rate_limit_setting_spaces_the_commands_refreshes(granted, provider, set
     started = time.monotonic()
     counts = refresh_all(
         [item.association_id for item in due_associations(within=600, now=time.time())],
-        refresher, concurrency=4, on_outcome=stamp,
+        refresher,
+        concurrency=4,
+        on_outcome=stamp,
     )
 
     assert counts[Outcome.REFRESHED] == 4
@@ -362,8 +373,12 @@ def test_backfill_migration_fills_missing_state_from_extra_data(granted):
     bare = granted(1)[0]
     expires, refreshed = ago(30), ago(3600)
     UserSocialAuth.objects.filter(pk=old.pk).update(
-        extra_data={**old.extra_data, "expires_at": expires, "status": "awaiting_approval",
-                    "refreshed_at": refreshed}
+        extra_data={
+            **old.extra_data,
+            "expires_at": expires,
+            "status": "awaiting_approval",
+            "refreshed_at": refreshed,
+        }
     )
     UserSocialAuth.objects.filter(pk=bare.pk).update(extra_data={})
     CredentialState.objects.filter(association__in=[old, bare]).delete()
@@ -372,9 +387,9 @@ def test_backfill_migration_fills_missing_state_from_extra_data(granted):
     migration.backfill(apps, types.SimpleNamespace(connection=connection))
 
     state = CredentialState.objects.get(association=old)
-    assert state.expires_at == datetime.fromtimestamp(expires, dt_timezone.utc)
+    assert state.expires_at == datetime.fromtimestamp(expires, UTC)
     assert state.status == "awaiting_approval"
-    assert state.last_refreshed_at == datetime.fromtimestamp(refreshed, dt_timezone.utc)
+    assert state.last_refreshed_at == datetime.fromtimestamp(refreshed, UTC)
     bare_state = CredentialState.objects.get(association=bare)
     assert (bare_state.expires_at, bare_state.status) == (None, "active")
     assert CredentialState.objects.get(association=current).status == "sentinel"  # left alone
@@ -386,7 +401,11 @@ def test_backfill_migration_fills_missing_state_from_extra_data(granted):
 
 def test_duration_parses_plain_seconds_and_units():
     assert [duration(text) for text in ("90", "600s", "10m", "1h", "2d")] == [
-        90, 600, 600, 3600, 172800,
+        90,
+        600,
+        600,
+        3600,
+        172800,
     ]
     with pytest.raises(Exception, match="not a duration"):
         duration("ten minutes")

@@ -68,7 +68,11 @@ def test_malformed_keys_stop_check_and_startup_naming_the_variable(keys):
 
     result = subprocess.run(
         [sys.executable, "manage.py", "check"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
     assert result.returncode != 0
@@ -182,9 +186,7 @@ def test_disconnect_works_on_unreadable_credentials(connected, client, wrong_key
 
     assert response.status_code == 302
     assert not UserSocialAuth.objects.filter(pk=association.pk).exists()
-    kinds = list(
-        CredentialEvent.objects.filter(uid=association.uid).values_list("kind", "detail")
-    )
+    kinds = list(CredentialEvent.objects.filter(uid=association.uid).values_list("kind", "detail"))
     assert ("disconnected", "") in kinds
     assert any(kind == "revoked" and "could not be decrypted" in detail for kind, detail in kinds)
 
@@ -298,9 +300,7 @@ def test_removed_provider_can_still_be_disconnected_by_its_user(
     assert provider.stats()["revoke_calls"] == 0
 
 
-def test_removed_provider_disconnect_keeps_the_only_way_to_log_in(
-    connected, client, remove_demo
-):
+def test_removed_provider_disconnect_keeps_the_only_way_to_log_in(connected, client, remove_demo):
     user, association = connected()  # no password: the provider is the only way in
     remove_demo()
     client.force_login(user)
@@ -429,7 +429,7 @@ def test_token_calls_do_not_use_the_api_timeout(settings):
 
 
 def test_invalid_grant_after_a_lost_answer_is_told_apart(connected, provider, settings):
-    user, association = connected()
+    _user, association = connected()
     expire_locally(association)
     before = raw_extra_data(association)
     settings.CUSTODIAN_REFRESH_TIMEOUT = 1.0

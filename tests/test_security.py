@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -16,7 +17,7 @@ from django.core.management import call_command
 from django.test import RequestFactory
 from social_django.models import UserSocialAuth
 
-from integrations import RefreshFailed, ReauthRequired, get_session, refresh
+from integrations import ReauthRequired, RefreshFailed, get_session, refresh
 from integrations.store.credentials import Credentials, read_credentials
 from tests.conftest import connect, expire_locally, raw_extra_data
 
@@ -25,7 +26,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def snapshot() -> list:
-    return list(UserSocialAuth.objects.order_by("pk").values_list("pk", "user_id", "uid", "extra_data"))
+    return list(
+        UserSocialAuth.objects.order_by("pk").values_list("pk", "user_id", "uid", "extra_data")
+    )
 
 
 # --- Encryption at rest and key rotation -----------------------------------------------------
@@ -34,8 +37,11 @@ def snapshot() -> list:
 def test_rows_from_before_encryption_are_read_and_upgraded(connected, provider):
     user, association = connected()
     plain = read_credentials(association.extra_data)
-    association.extra_data = {**association.extra_data, "access_token": plain.access_token,
-                              "refresh_token": plain.refresh_token}
+    association.extra_data = {
+        **association.extra_data,
+        "access_token": plain.access_token,
+        "refresh_token": plain.refresh_token,
+    }
     association.save()  # a legacy, plaintext row
 
     assert get_session(user, "demo").get("/ping/whoami").status_code == 200
@@ -47,7 +53,9 @@ def test_rows_from_before_encryption_are_read_and_upgraded(connected, provider):
     assert raw.count("enc:") == 2
 
 
-def test_rotate_encryption_keys_is_resumable_and_idempotent(client, provider, settings, monkeypatch):
+def test_rotate_encryption_keys_is_resumable_and_idempotent(
+    client, provider, settings, monkeypatch
+):
     old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     settings.CUSTODIAN_ENCRYPTION_KEYS = [old_key]
     for name in ("alice", "bob", "carol"):
@@ -59,7 +67,7 @@ def test_rotate_encryption_keys_is_resumable_and_idempotent(client, provider, se
     # Killed after the first batch: every row is still readable with the keys in force.
     from integrations.management.commands import rotate_encryption_keys as command
 
-    real_merge, calls = command.merge_extra_data, []
+    real_merge, calls = command.merge_extra_data, cast(list[tuple], [])
 
     def dying_merge(*args, **kwargs):
         if calls:
@@ -91,7 +99,11 @@ def test_rotate_encryption_keys_is_resumable_and_idempotent(client, provider, se
 @pytest.fixture
 def console_log():
     """What the site's real console handler (with its redaction filter) writes, at DEBUG."""
-    handler = next(h for h in logging.getLogger().handlers if getattr(h, "name", "") == "console")
+    handler = next(
+        h
+        for h in logging.getLogger().handlers
+        if isinstance(h, logging.StreamHandler) and h.name == "console"
+    )
     stream = io.StringIO()
     previous_stream = handler.setStream(stream)
     loggers = [logging.getLogger(name) for name in ("", "urllib3", "social", "integrations")]
@@ -100,7 +112,7 @@ def console_log():
         logger.setLevel(logging.DEBUG)
     yield stream
     handler.setStream(previous_stream)
-    for logger, level in zip(loggers, levels):
+    for logger, level in zip(loggers, levels, strict=False):
         logger.setLevel(level)
 
 
@@ -112,7 +124,9 @@ def all_tokens() -> set[str]:
     return tokens - {""}
 
 
-def test_no_token_in_logs_or_pages_through_a_whole_life(client, provider, console_log, django_user_model):
+def test_no_token_in_logs_or_pages_through_a_whole_life(
+    client, provider, console_log, django_user_model
+):
     seen: set[str] = set()
     user = django_user_model.objects.create_user("dora", password="a-long-password-1")
     client.force_login(user)
@@ -163,10 +177,9 @@ def test_redaction_covers_common_shapes():
 
 
 def test_technical_error_page_hides_tokens(connected):
-    from django.views.debug import ExceptionReporter
-
-    from django.utils.module_loading import import_string
     from django.conf import settings
+    from django.utils.module_loading import import_string
+    from django.views.debug import ExceptionReporter
 
     _, association = connected()
     credentials = read_credentials(association.extra_data)
@@ -189,8 +202,13 @@ def test_technical_error_page_hides_tokens(connected):
 def test_repr_of_our_objects_shows_no_token(connected):
     user, association = connected()
     credentials = read_credentials(association.extra_data)
-    for shown in (repr(credentials), str(credentials), repr(get_session(user, "demo")),
-                  str(association), repr(association)):
+    for shown in (
+        repr(credentials),
+        str(credentials),
+        repr(get_session(user, "demo")),
+        str(association),
+        repr(association),
+    ):
         assert credentials.access_token not in shown
         assert credentials.refresh_token not in shown
 
@@ -293,10 +311,16 @@ def test_next_cannot_redirect_off_site(client, provider):
 
 
 def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DEBUG", "DATABASE"))}
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DEBUG", "DATABASE"))
+    }
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=REPO, env={**base, **env},
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

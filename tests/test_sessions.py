@@ -50,6 +50,7 @@ def test_proactive_refresh_rotates_and_persists(backend, connected, provider, ti
     # accepts the token, like expire_locally).
     time_machine.move_to(old.expires_at + 10, tick=False)
     seen = []
+
     def on_refreshed(sender, association, **kwargs):
         seen.append(sender)
 
@@ -71,7 +72,7 @@ def test_proactive_refresh_rotates_and_persists(backend, connected, provider, ti
 
 
 def test_token_within_leeway_is_refreshed_first(connected, provider, settings):
-    user, association = connected()
+    user, _association = connected()
     settings.CUSTODIAN_REFRESH_LEEWAY = 4000  # the token lives 3600 s: it is "due"
     assert get_session(user, "demo").get("/ping/whoami").status_code == 200
     assert refresh_calls(provider) == 1
@@ -111,7 +112,7 @@ def test_token_changed_in_flight_is_used_without_refreshing_again(connected, pro
 
 
 def test_response_without_refresh_token_keeps_the_old_one(connected, provider):
-    user, association = connected()
+    _user, association = connected()
     old = read_credentials(association.extra_data)
     provider.fault("drop_refresh_token")
 
@@ -187,6 +188,7 @@ def test_revoked_grant_flips_status_and_raises_reauth_required(backend, connecte
     old = read_credentials(association.extra_data)
     provider.revoke_grant("alice")
     fired = []
+
     def on_reauth(sender, association, reason, **kwargs):
         fired.append(reason)
 

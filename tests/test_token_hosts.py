@@ -31,7 +31,7 @@ class CaptureServer:
         capture = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 capture.seen.append((self.path, self.headers.get("Authorization", "")))
                 parts = urlsplit(self.path)
                 if parts.path.endswith("/redirect"):
@@ -193,7 +193,7 @@ def test_api_hosts_must_be_origins(settings, hosts):
 def test_redirect_to_another_host_drops_the_token_and_its_401_never_refreshes(
     session_on, api, evil, provider
 ):
-    session, token = session_on
+    session, _token = session_on
     before = refresh_calls(provider)
 
     response = session.get(f"/redirect?to={evil.base_url}/unauthorized")
@@ -291,7 +291,7 @@ def test_try_it_shows_an_answer_nested_too_deep_to_parse(connected, client, sett
     _, association = connected()
 
     class Deep(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             body = b"[" * 200_000 + b"]" * 200_000
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -303,8 +303,12 @@ def test_try_it_shows_an_answer_nested_too_deep_to_parse(connected, client, sett
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Deep)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    settings.CUSTODIAN_PROVIDERS["demo"]["api_base_url"] = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    settings.CUSTODIAN_PROVIDERS["demo"]["api_base_url"] = (
+        f"http://127.0.0.1:{server.server_address[1]}"
+    )
     try:
         response = client.post(f"/connections/{association.pk}/try/")
     finally:

@@ -6,9 +6,8 @@ pipeline's context, or None.
 
 from __future__ import annotations
 
-import time
-
 import logging
+import time
 from typing import Any
 
 from django.contrib import messages

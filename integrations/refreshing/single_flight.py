@@ -10,9 +10,8 @@ still the ones it saw. The others wait on the lock and then use what the first o
 
 from __future__ import annotations
 
-import time
-
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
