@@ -44,3 +44,16 @@ def test_extra_data_and_index_are_written_in_one_transaction(django_user_model, 
 
     association.refresh_from_db()
     assert association.extra_data["expires_at"] == 2_000_000_000, "no half-written credential"
+
+
+def test_a_save_that_leaves_extra_data_alone_leaves_the_index_alone(django_user_model):
+    user = django_user_model.objects.create_user("partial")
+    association = UserSocialAuth.objects.create(
+        user=user, provider="demo", uid="u3", extra_data={"expires_at": 2_000_000_000}
+    )
+    merge_extra_data(association.pk, {"status": "reauth_required"})  # the instance is now stale
+
+    association.uid = "u3-renamed"
+    association.save(update_fields=["uid"])
+
+    assert CredentialState.objects.get(association=association).status == "reauth_required"

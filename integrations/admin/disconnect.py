@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -117,11 +118,12 @@ class RevokeAndDisconnectMixin(AssociationAdminBase):
         and delete. A failed revocation never keeps the association (it is reported)."""
         label = label_of(association)
         title = provider_title(association.provider)
-        if log:
-            self.log_deletions(request, UserSocialAuth.objects.filter(pk=association.pk))
-        outcome = disconnect(
-            association, actor=request.user, request=request, detail="from the admin"
-        )
+        with transaction.atomic():  # no admin log entry for a deletion that did not happen
+            if log:
+                self.log_deletions(request, UserSocialAuth.objects.filter(pk=association.pk))
+            outcome = disconnect(
+                association, actor=request.user, request=request, detail="from the admin"
+            )
         if outcome.revoked is True:
             messages.success(request, f"{label}: revoked at {title} and disconnected.")
         elif outcome.revoked is False:

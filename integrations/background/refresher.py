@@ -1,9 +1,10 @@
 """Refresh one association in the background: re-check it is due, respect the provider's
-rate limit, refresh through the single-flight `refresh_if_due`, retry transient failures.
+rate limit, refresh through the single-flight `renew`, retry transient failures.
 
-Used by `manage.py refresh_tokens` (many at once on threads, integrations/background/pool.py) and
-by the Celery batch task. History (CredentialEvent) is written by token_refresh itself: a
-refreshed, refresh_failed or reauth_required event per try, never twice here.
+Used by `manage.py refresh_tokens` (many at once on threads, integrations/background/pool.py)
+and by the Celery batch task. History (CredentialEvent) is written by the single flight itself
+(integrations/refreshing/): a refreshed, refresh_failed or reauth_required event per try,
+never twice here.
 """
 
 from __future__ import annotations

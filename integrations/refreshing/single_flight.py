@@ -44,6 +44,10 @@ def refresh(association: UserSocialAuth, force: bool = False, *, actor: Any = No
     Usable without a session: by the admin, the background job, the shell. `actor` (a user)
     is recorded in the credential history.
     """
+    try:
+        read_credentials(association.extra_data or {})
+    except crypto.DecryptionError:
+        raise CredentialsUnreadable(association.provider, association.uid) from None
     return renew(association, force=force, actor=actor).credentials
 
 
