@@ -34,6 +34,7 @@ from social_core.backends.oauth import BaseOAuth2PKCE
 from social_core.exceptions import SocialAuthBaseException
 
 from backends.base import CustodianBackend
+from backends.origins import UnsafeURL, origin_of
 
 if TYPE_CHECKING:
     from backends.credentials import Credentials
@@ -111,22 +112,16 @@ class ProviderDeclaration:
 
 
 def _is_origin(value: object) -> bool:
-    """Return whether `value` is exactly scheme://host[:port] (lower-case http or https)."""
-    if not isinstance(value, str) or any(ord(char) <= 0x20 or char in "\\@%" for char in value):
+    """Return whether `value` is exactly scheme://host[:port], read as the session reads it
+    (backends/origins.py), with no path, query or fragment."""
+    if not isinstance(value, str):
+        return False
+    try:
+        origin_of(value)
+    except UnsafeURL:
         return False
     parts = urlsplit(value)
-    try:
-        parts.port  # noqa: B018 -- raises on a port that is not a number
-    except ValueError:
-        return False
-    return (
-        value.startswith(("http://", "https://"))
-        and bool(parts.hostname)
-        and not (parts.hostname or "").endswith(".")
-        and parts.path in ("", "/")
-        and not parts.query
-        and not parts.fragment
-    )
+    return parts.path in ("", "/") and not parts.query and not parts.fragment
 
 
 class DeclaredOAuth2(CustodianBackend, BaseOAuth2PKCE):
