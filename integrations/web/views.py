@@ -70,6 +70,13 @@ def _own_association(request: HttpRequest, association_id: int) -> UserSocialAut
     return get_object_or_404(UserSocialAuth, pk=association_id, user=request.user)
 
 
+def _unusable(error: ProviderNotOffered | CredentialsUnreadable, title: str) -> str:
+    """What the owner reads when the connection cannot be used at all: the provider is gone,
+    or the stored credentials cannot be decrypted."""
+    template = NOT_OFFERED if isinstance(error, ProviderNotOffered) else UNREADABLE
+    return template.format(provider=title)
+
+
 @login_required
 @require_POST
 def check_approval(request: HttpRequest, association_id: int) -> HttpResponse:
@@ -78,11 +85,8 @@ def check_approval(request: HttpRequest, association_id: int) -> HttpResponse:
     title = provider_title(association.provider)
     try:
         approved = check_again(association)
-    except ProviderNotOffered:
-        messages.error(request, NOT_OFFERED.format(provider=title))
-        return redirect("connections")
-    except CredentialsUnreadable:
-        messages.error(request, UNREADABLE.format(provider=title))
+    except (ProviderNotOffered, CredentialsUnreadable) as error:
+        messages.error(request, _unusable(error, title))
         return redirect("connections")
     except ReauthRequired:
         messages.error(request, f"The {title} connection has ended; please reconnect it.")
@@ -112,11 +116,8 @@ def try_it(request: HttpRequest, association_id: int) -> HttpResponse:
         response = get_session(request.user, association.provider, uid=association.uid).get(
             TRY_IT_PATH
         )
-    except ProviderNotOffered:
-        messages.error(request, NOT_OFFERED.format(provider=title))
-        return redirect("connections")
-    except CredentialsUnreadable:
-        messages.error(request, UNREADABLE.format(provider=title))
+    except (ProviderNotOffered, CredentialsUnreadable) as error:
+        messages.error(request, _unusable(error, title))
         return redirect("connections")
     except ReauthRequired:
         messages.error(request, f"{title} no longer accepts this connection: please reconnect.")
