@@ -8,6 +8,7 @@ form field, so its ciphertext never reaches a page either.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import ClassVar
 
 from django.contrib import admin, messages
@@ -30,6 +31,11 @@ from integrations.exceptions import ProviderNotOffered, ReauthRequired, RefreshF
 from integrations.refreshing.single_flight import refresh
 from integrations.store.credentials import fingerprint
 from integrations.store.times import to_datetime
+
+
+def _with_utc_title(moment: datetime, text: str) -> str:
+    """`text` with the exact UTC time as its tooltip."""
+    return format_html('<span title="{}">{}</span>', f"{moment:%Y-%m-%d %H:%M:%S} UTC", text)
 
 
 class HealthFilter(admin.SimpleListFilter):
@@ -149,11 +155,7 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, AssociationAd
             return "—"
         if state.expires_at is None:
             return "no expiry"
-        return format_html(
-            '<span title="{}">{}</span>',
-            f"{state.expires_at:%Y-%m-%d %H:%M:%S} UTC",
-            health.expires_phrase(state.expires_at),
-        )
+        return _with_utc_title(state.expires_at, health.expires_phrase(state.expires_at))
 
     @admin.display(
         description="last refreshed",
@@ -164,16 +166,11 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, AssociationAd
         moment = state.last_refreshed_at if state is not None else None
         if moment is None:
             return "never"
-        return format_html(
-            '<span title="{}">{}</span>',
-            f"{moment:%Y-%m-%d %H:%M:%S} UTC",
-            health.ago_phrase(moment),
-        )
+        return _with_utc_title(moment, health.ago_phrase(moment))
 
     @admin.display(description="created", ordering="created")
     def created_at(self, obj: UserSocialAuth) -> str:
-        return format_html('<span title="{}">{}</span>', f"{obj.created:%Y-%m-%d %H:%M:%S} UTC",
-                           f"{obj.created:%Y-%m-%d}")
+        return _with_utc_title(obj.created, f"{obj.created:%Y-%m-%d}")
 
     @admin.display(description="expires")
     def expires(self, obj: UserSocialAuth) -> str:
