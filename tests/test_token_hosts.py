@@ -23,8 +23,9 @@ pytestmark = pytest.mark.django_db
 
 
 class CaptureServer:
-    """Answers /redirect?to=URL with a 302, /unauthorized with a 401, anything else with 200,
-    and records (path, Authorization header) of every request."""
+    """Answers /redirect?to=URL with a 302, /unauthorized with a 401, /deep/... with JSON
+    nested 200,000 levels deep, anything else with 200, and records (path, Authorization
+    header) of every request."""
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, str]] = []
@@ -42,6 +43,8 @@ class CaptureServer:
                     return
                 status = 401 if parts.path.endswith("/unauthorized") else 200
                 body = json.dumps({"path": self.path}).encode()
+                if parts.path.startswith("/deep/"):
+                    body = b"[" * 200_000 + b"]" * 200_000
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -286,34 +289,14 @@ def test_try_it_while_the_api_is_down_is_a_friendly_message(connected, client, s
     assert "not answering right now" in flashed
 
 
-def test_try_it_shows_an_answer_nested_too_deep_to_parse(connected, client, settings):
+def test_try_it_shows_an_answer_nested_too_deep_to_parse(connected, client, settings, api):
     """A JSON parser recursing 200,000 levels deep must not become a 500."""
     _, association = connected()
+    # Try it calls /ping/whoami under the API base: /deep/ping/whoami answers the nesting.
+    settings.CUSTODIAN_PROVIDERS["demo"]["api_base_url"] = f"{api.base_url}/deep"
 
-    class Deep(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = b"[" * 200_000 + b"]" * 200_000
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    response = client.post(f"/connections/{association.pk}/try/")
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Deep)
-    threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    ).start()
-    settings.CUSTODIAN_PROVIDERS["demo"]["api_base_url"] = (
-        f"http://127.0.0.1:{server.server_address[1]}"
-    )
-    try:
-        response = client.post(f"/connections/{association.pk}/try/")
-    finally:
-        server.shutdown()
-        server.server_close()
-
+    assert api.seen[-1][0] == "/deep/ping/whoami"
     assert response.status_code == 200
     assert "[[[[" in response.content.decode()
