@@ -9,8 +9,6 @@ from social_core.exceptions import AuthConfigurationError, AuthInputError
 if TYPE_CHECKING:
     from social_core.backends.oauth import BaseOAuth2
 
-    from backends.credentials import Credentials
-
     # Every Custodian backend is mixed into an OAuth 2.0 backend; to the type checker it is one.
     _Backend = BaseOAuth2
 else:
@@ -18,50 +16,19 @@ else:
 
 
 class CustodianBackend(_Backend):
-    """Mixin naming the duties a provider backend has beyond the OAuth handshake.
+    """Mixin for Custodian's own backends: the handshake details every one of them shares.
 
-    Subclasses must implement:
-      - ``api_base_url()``: where relative URLs of ``get_session`` resolve.
-      - ``is_configured()``: whether a client id is set, so the site can say "not configured"
-        instead of crashing.
-      - ``revoke_credentials()``: end the grant at the provider; return None when the provider
-        offers no revocation.
+    What Custodian adds beyond the handshake (API base, revocation, approval, account name,
+    reauth codes, keep-alive) is not here but in the provider's profile
+    (backends/profiles/), looked up by backend name, so that stock social-core backends get
+    it too. Nothing outside backends/ may assume this class.
     """
 
     name: str
 
-    def api_base_url(self) -> str:
-        raise NotImplementedError(f"{type(self).__name__} must say where its API lives")
-
-    def api_hosts(self) -> tuple[str, ...]:
-        """Other origins (``https://files.example.com``) the token may be sent to.
-
-        ``get_session`` sends the token to the API base's origin and these, nowhere else.
-        """
-        return ()
-
-    @classmethod
-    def is_configured(cls) -> bool:
-        raise NotImplementedError(f"{cls.__name__} must say whether it has a client id")
-
-    def revoke_credentials(self, credentials: Credentials, uid: str) -> bool | None:
-        raise NotImplementedError(f"{type(self).__name__} must say how it revokes a grant")
-
-    def check_approval(self, access_token: str) -> bool | None:
-        """Return whether the user has approved data access (None: cannot tell now).
-
-        Most providers grant access with the OAuth consent itself; Monzo also needs an
-        approval in its app (Strong Customer Authentication) and overrides this.
-        """
-        return True
-
-    def account_name(self, access_token: str) -> str:
-        """Return a friendly name for the connected account, fetched once; "" if none."""
-        return ""
-
     def auth_url(self) -> str:
         """Refuse to start a login with no client configured, with a clear page, not a crash."""
-        if not self.is_configured():
+        if not self.get_key_and_secret()[0]:
             raise AuthConfigurationError(
                 self, code="invalid_setting", parameter="client_id", stage="begin"
             )

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -35,10 +35,7 @@ from social_core.exceptions import SocialAuthBaseException
 
 from backends.base import CustodianBackend
 from backends.origins import UnsafeURL, origin_of
-
-if TYPE_CHECKING:
-    from backends.credentials import Credentials
-
+from backends.profiles import Profile, Revocation
 
 PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 # Names taken by backends with their own module.
@@ -136,19 +133,10 @@ class DeclaredOAuth2(CustodianBackend, BaseOAuth2PKCE):
         return ProviderDeclaration.from_settings(self.name)
 
     @classmethod
-    def get_title(cls, strategy: Any = None) -> str:
-        raw = settings.CUSTODIAN_PROVIDERS.get(cls.name, {})
-        return raw.get("title") or cls.name.replace("_", " ").title()
-
-    @classmethod
     def is_declared(cls) -> bool:
         """Return whether the declaration still exists (settings can drop it while the backend
         path stays in AUTHENTICATION_BACKENDS)."""
         return isinstance(settings.CUSTODIAN_PROVIDERS.get(cls.name), dict)
-
-    @classmethod
-    def is_configured(cls) -> bool:
-        return bool(settings.CUSTODIAN_PROVIDERS.get(cls.name, {}).get("client_id"))
 
     @property
     def ID_KEY(self) -> str:  # type: ignore[override]
@@ -177,12 +165,6 @@ class DeclaredOAuth2(CustodianBackend, BaseOAuth2PKCE):
             params.pop("client_id", None)
             params.pop("client_secret", None)
         return params
-
-    def api_base_url(self) -> str:
-        return self.declaration.api_base_url.rstrip("/")
-
-    def api_hosts(self) -> tuple[str, ...]:
-        return tuple(self.declaration.api_hosts)
 
     def authorization_url(self) -> str:
         return self.declaration.authorization_url
@@ -213,38 +195,46 @@ class DeclaredOAuth2(CustodianBackend, BaseOAuth2PKCE):
             details["fullname"] = response["name"]
         return details
 
-    def account_name(self, access_token: str) -> str:
-        """The user-info document's name, username or e-mail, whichever comes first."""
-        try:
-            info = self.user_data(access_token) or {}
-        except (SocialAuthBaseException, requests.RequestException, ValueError):
-            return ""  # a friendly name is a nicety; never fail a login over it
-        for key in ("name", "username", "email", "description"):
-            if isinstance(info.get(key), str) and info[key]:
-                return info[key][:100]
-        return ""
+def userinfo_name(backend: Any, access_token: str) -> str:
+    """The user-info document's name, username or e-mail, whichever comes first."""
+    try:
+        info = backend.user_data(access_token) or {}
+    except (SocialAuthBaseException, requests.RequestException, ValueError):
+        return ""  # a friendly name is a nicety; never fail a login over it
+    for key in ("name", "username", "email", "description"):
+        if isinstance(info.get(key), str) and info[key]:
+            return info[key][:100]
+    return ""
 
-    def revoke_credentials(self, credentials: Credentials, uid: str) -> bool | None:
-        """Revoke with RFC 7009, preferring the refresh token.
 
-        RFC 7009 §2.1: revoking a refresh token also ends the access tokens of its grant.
-        """
-        url = self.declaration.revocation_url
-        if not url:
-            return None
-        client_id, client_secret = self.get_key_and_secret()
-        if credentials.refresh_token:
-            token, hint = credentials.refresh_token, "refresh_token"
-        else:
-            token, hint = credentials.access_token, "access_token"
-        data = {"token": token, "token_type_hint": hint}
-        auth = None
-        if self.use_basic_auth():
-            auth = (client_id, client_secret)
-        else:
-            data.update(client_id=client_id, client_secret=client_secret)
-        response = self.request(url, method="POST", data=data, auth=auth, stage="disconnect")
-        return response.status_code == 200
+def declared_profile(name: str) -> Profile | None:
+    """The profile of a provider declared in CUSTODIAN_PROVIDERS; None when there is no
+    such declaration. A broken declaration still gets its title (its login reports it)."""
+    raw = settings.CUSTODIAN_PROVIDERS.get(name)
+    if not isinstance(raw, dict):
+        return None
+    title = raw.get("title") or name.replace("_", " ").title()
+    try:
+        declaration = ProviderDeclaration.from_settings(name)
+    except ImproperlyConfigured:
+        return Profile(name=name, title=title, revocation=None)
+    revocation = None
+    if declaration.revocation_url:
+        # RFC 7009 with the refresh token: revoking it also ends the grant's access tokens.
+        revocation = Revocation(
+            url=declaration.revocation_url,
+            hint=True,
+            auth="basic" if declaration.token_auth == "client_secret_basic" else "post",  # noqa: S105
+        )
+    return Profile(
+        name=name,
+        title=title,
+        api_base_url=declaration.api_base_url,
+        api_hosts=tuple(declaration.api_hosts),
+        revocation=revocation,
+        account_name=userinfo_name,
+        refresh="refresh tokens as the provider issues them (RFC 6749 §6)",
+    )
 
 
 def declared_backend(name: str) -> type[DeclaredOAuth2]:

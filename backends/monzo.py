@@ -14,7 +14,7 @@ approves access in the Monzo app. This one:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 from django.conf import settings
@@ -22,12 +22,7 @@ from social_core.backends.oauth import BaseOAuth2
 from social_core.exceptions import AuthCredentialError, SocialAuthBaseException
 
 from backends.base import CustodianBackend
-
-if TYPE_CHECKING:
-    from backends.credentials import Credentials
-
-# Monzo error codes that mean the grant is gone and only a new login helps.
-_REAUTH_CODE_PREFIXES = ("unauthorized.bad_refresh_token", "unauthorized.bad_authorization_code")
+from backends.profiles import Profile, Revocation, register
 
 
 class MonzoOAuth2(CustodianBackend, BaseOAuth2):
@@ -41,10 +36,6 @@ class MonzoOAuth2(CustodianBackend, BaseOAuth2):
     REDIRECT_STATE = False
     STATE_PARAMETER = True
 
-    @classmethod
-    def is_configured(cls) -> bool:
-        return bool(settings.MONZO_CLIENT_ID)
-
     def api_base_url(self) -> str:
         return settings.MONZO_API_URL.rstrip("/")
 
@@ -53,60 +44,6 @@ class MonzoOAuth2(CustodianBackend, BaseOAuth2):
 
     def access_token_url(self) -> str:
         return f"{self.api_base_url()}/oauth2/token"
-
-    def revoke_token_url(self, token: str, uid: str) -> str:
-        return f"{self.api_base_url()}/oauth2/logout"
-
-    def revoke_token_params(self, token: str, uid: str) -> dict[str, Any]:
-        return {}
-
-    def revoke_token_headers(self, token: str, uid: str) -> dict[str, Any]:
-        return {"Authorization": f"Bearer {token}"}
-
-    def revoke_credentials(self, credentials: Credentials, uid: str) -> bool | None:
-        # Logout takes the access token; afterwards the refresh token is dead too.
-        return self.revoke_token(credentials.access_token, uid)
-
-    def check_approval(self, access_token: str) -> bool | None:
-        """Monzo answers 403 on data endpoints until the user approves in the Monzo app."""
-        response = self._accounts(access_token)
-        if response is None:
-            return None
-        if response.status_code == 403:
-            return False
-        return response.status_code == 200 or None
-
-    def account_name(self, access_token: str) -> str:
-        response = self._accounts(access_token)
-        if response is None or response.status_code != 200:
-            return ""
-        try:
-            accounts = response.json().get("accounts") or []
-        except ValueError:
-            return ""
-        if not accounts:
-            return ""
-        owners = accounts[0].get("owners") or []
-        # `description` can be an opaque "user_..." id; the owner's preferred name is better.
-        preferred = owners[0].get("preferred_name") if owners else None
-        return str(preferred or accounts[0].get("description") or "")[:100]
-
-    def _accounts(self, access_token: str) -> requests.Response | None:
-        """GET /accounts once per token and backend instance: the approval check and the
-        account name read the same answer."""
-        cached = getattr(self, "_accounts_answer", None)
-        if cached is not None and cached[0] == access_token:
-            return cached[1]
-        try:
-            response = requests.get(
-                f"{self.api_base_url()}/accounts",
-                headers={"Authorization": f"Bearer {access_token}"},
-                timeout=settings.CUSTODIAN_HTTP_TIMEOUT,
-            )
-        except requests.RequestException:
-            response = None
-        self._accounts_answer = (access_token, response)
-        return response
 
     def get_key_and_secret(self) -> tuple[str, str]:
         return settings.MONZO_CLIENT_ID, settings.MONZO_CLIENT_SECRET
@@ -133,7 +70,7 @@ class MonzoOAuth2(CustodianBackend, BaseOAuth2):
         retry_after: str | None = None,
     ) -> SocialAuthBaseException | None:
         code = data.get("code") if isinstance(data, dict) else None
-        if isinstance(code, str) and code.startswith(_REAUTH_CODE_PREFIXES):
+        if MONZO.is_reauth_code(code):
             return AuthCredentialError(
                 self,
                 code="reauthentication_required"
@@ -147,3 +84,63 @@ class MonzoOAuth2(CustodianBackend, BaseOAuth2):
         return super().get_provider_error(
             data, stage=stage, status_code=status_code, retry_after=retry_after
         )
+
+
+def _accounts(backend: Any, access_token: str) -> requests.Response | None:
+    """GET /accounts once per token and backend instance: the approval check and the account
+    name read the same answer."""
+    cached = getattr(backend, "_accounts_answer", None)
+    if cached is not None and cached[0] == access_token:
+        return cached[1]
+    try:
+        response: requests.Response | None = requests.get(
+            f"{settings.MONZO_API_URL.rstrip('/')}/accounts",
+            headers={"Authorization": f"Bearer {access_token}"},
+            timeout=settings.CUSTODIAN_HTTP_TIMEOUT,
+        )
+    except requests.RequestException:
+        response = None
+    backend._accounts_answer = (access_token, response)
+    return response
+
+
+def check_approval(backend: Any, access_token: str) -> bool | None:
+    """Monzo answers 403 on data endpoints until the user approves in the Monzo app."""
+    response = _accounts(backend, access_token)
+    if response is None:
+        return None
+    if response.status_code == 403:
+        return False
+    return response.status_code == 200 or None
+
+
+def account_name(backend: Any, access_token: str) -> str:
+    """The first account owner's preferred name (`description` can be an opaque id)."""
+    response = _accounts(backend, access_token)
+    if response is None or response.status_code != 200:
+        return ""
+    try:
+        accounts = response.json().get("accounts") or []
+    except ValueError:
+        return ""
+    if not accounts:
+        return ""
+    owners = accounts[0].get("owners") or []
+    preferred = owners[0].get("preferred_name") if owners else None
+    return str(preferred or accounts[0].get("description") or "")[:100]
+
+
+MONZO = Profile(
+    name="monzo",
+    title="Monzo",
+    api_base_url=lambda backend, data: settings.MONZO_API_URL,
+    # Logout takes the access token; afterwards the refresh token is dead too.
+    revocation=Revocation(url="{api_base_url}/oauth2/logout", token="access", placement="bearer"),
+    approval=check_approval,
+    account_name=account_name,
+    # Error codes that mean the grant is gone and only a new login helps.
+    reauth_codes=("unauthorized.bad_refresh_token", "unauthorized.bad_authorization_code"),
+    refresh="rotates the refresh token on every use (one-time); confidential clients only",
+    sources=("docs.monzo.com, Authentication",),
+)
+register(MONZO)

@@ -20,9 +20,11 @@ class OriginGuard:
     """The origins one provider's token may go to, and the resolution of request URLs."""
 
     def __init__(self, base_url: str, other_hosts: Iterable[str] = ()) -> None:
-        self.base_url = base_url.rstrip("/") + "/"
+        # No base URL (a backend with no profile and no SOCIAL_AUTH_<NAME>_API_BASE_URL):
+        # relative URLs are refused, absolute ones must be on `other_hosts`.
+        self.base_url = base_url.rstrip("/") + "/" if base_url else ""
         self.origins: frozenset[Origin] = frozenset(
-            origin_of(url) for url in (self.base_url, *other_hosts)
+            origin_of(url) for url in (self.base_url, *other_hosts) if url
         )
 
     def allows(self, url: str) -> bool:
@@ -46,12 +48,17 @@ class OriginGuard:
             raise UnsafeURL("it is not a well-formed URL") from None
         if parts.scheme or parts.netloc or url.startswith("//"):
             resolved = url
+        elif not self.base_url:
+            raise UnsafeURL(
+                "a relative URL needs an API base URL, and none is configured for it (set "
+                "SOCIAL_AUTH_<NAME>_API_BASE_URL, or pass an absolute URL on its API hosts)"
+            )
         else:
             resolved = urljoin(self.base_url, url.lstrip("/"))
         origin = origin_of(resolved)
         if origin not in self.origins:
+            allowed = ", ".join(sorted(describe(allowed) for allowed in self.origins))
             raise UnsafeURL(
-                f"{describe(origin)} is not among its hosts "
-                f"({', '.join(sorted(describe(allowed) for allowed in self.origins))})"
+                f"{describe(origin)} is not among its hosts ({allowed or 'none configured'})"
             )
         return resolved

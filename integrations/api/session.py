@@ -21,6 +21,7 @@ from integrations.exceptions import (
     ReauthRequired,
 )
 from integrations.providers.registry import backend_instance
+from integrations.providers.registry import profile as provider_profile
 from integrations.refreshing.single_flight import refresh_after_rejection, refresh_if_due
 from integrations.store import crypto
 from integrations.store.credentials import Credentials, Status, read_credentials
@@ -212,12 +213,13 @@ def get_session(user: Any, provider: str, uid: str | None = None) -> ProviderSes
     """
     association = get_association(user, provider, uid)
     backend = backend_instance(provider)
+    profile = provider_profile(provider)
     return ProviderSession(
         association,
-        base_url=backend.api_base_url(),
+        base_url=profile.base_url(backend, association.extra_data or {}),
         timeout=settings.CUSTODIAN_HTTP_TIMEOUT,
         leeway=settings.CUSTODIAN_REFRESH_LEEWAY,
-        api_hosts=tuple(getattr(backend, "api_hosts", lambda: ())()),
+        api_hosts=profile.hosts(backend),
     )
 
 

@@ -28,6 +28,7 @@ from integrations.exceptions import (
     ReauthRequired,
     RefreshFailed,
 )
+from integrations.providers.registry import keepalive_periods
 from integrations.refreshing.single_flight import renew
 from integrations.store.credentials import Status
 
@@ -108,7 +109,7 @@ class Refresher:
     ) -> Refresher:
         return cls(
             within=settings.CUSTODIAN_REFRESH_WITHIN if within is None else within,
-            keepalive=settings.CUSTODIAN_KEEPALIVE,
+            keepalive=keepalive_periods(),
             limiter=limiter or RateLimiter(settings.CUSTODIAN_REFRESH_RATE_LIMITS),
             policy=RetryPolicy.from_settings(),
             **kwargs,

@@ -21,6 +21,7 @@ from integrations.background.backoff import RetryPolicy
 from integrations.background.due import due_associations
 from integrations.background.rate_limit import RateLimiter
 from integrations.background.refresher import Outcome, Refresher, Summary
+from integrations.providers.registry import keepalive_periods
 from site_config.celery import app
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def refresh_due_tokens(within: float | None = None, provider: str | None = None)
         item.association_id
         for item in due_associations(
             within=within, now=time.time(), provider=provider,
-            keepalive=settings.CUSTODIAN_KEEPALIVE,
+            keepalive=keepalive_periods(),
         )
     ]
     size = max(1, settings.CUSTODIAN_REFRESH_BATCH_SIZE)

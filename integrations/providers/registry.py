@@ -1,15 +1,23 @@
-"""Which providers the site offers, and their backends outside a request."""
+"""Which providers the site offers, their profiles, and their backends outside a request.
+
+A provider is any OAuth 2.0 backend in AUTHENTICATION_BACKENDS: social-core's own (enabled
+with CUSTODIAN_BACKENDS), Monzo's, or a declared one. What Custodian adds to each comes from
+its profile (backends/profiles/), looked up by name; nothing here assumes a backend class of
+ours.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
+from social_core.backends.oauth import BaseOAuth2
 from social_core.backends.utils import load_backends
 from social_django.utils import load_backend, load_strategy
 
-from backends.base import CustodianBackend
+from backends.profiles import Profile, profile_for
 from integrations.exceptions import ProviderNotOffered
 
 
@@ -22,15 +30,41 @@ class ProviderInfo:
     configured: bool
 
 
-def provider_classes() -> dict[str, type[CustodianBackend]]:
-    """Return the Custodian backends enabled in AUTHENTICATION_BACKENDS, by name (a declared
+def provider_classes() -> dict[str, type[BaseOAuth2]]:
+    """Return the OAuth 2.0 backends enabled in AUTHENTICATION_BACKENDS, by name (a declared
     provider only while its declaration exists)."""
     return {
         name: backend
         for name, backend in load_backends(settings.AUTHENTICATION_BACKENDS).items()
-        if issubclass(backend, CustodianBackend)
-        and getattr(backend, "is_declared", lambda: True)()
+        if issubclass(backend, BaseOAuth2) and getattr(backend, "is_declared", lambda: True)()
     }
+
+
+def profile(name: str) -> Profile:
+    """The provider's profile (the safe default when it has none)."""
+    return profile_for(name)
+
+
+def title_of(name: str, backend: type[BaseOAuth2] | None = None) -> str:
+    """The provider's title: the site's SOCIAL_AUTH_<NAME>_TITLE, the profile's, the backend's
+    own `title`, or its name made readable."""
+    configured = getattr(settings, f"SOCIAL_AUTH_{name.upper().replace('-', '_')}_TITLE", "")
+    return str(
+        configured
+        or profile_for(name).title
+        or getattr(backend, "title", "")
+        or name.replace("-", " ").replace("_", " ").title()
+    )
+
+
+def is_configured(backend: Any) -> bool:
+    """Whether the backend (an instance) has a client id, so that the site can say "not
+    configured" instead of sending people to a provider that will refuse them."""
+    try:
+        client_id = backend.get_key_and_secret()[0]
+    except Exception:
+        return False
+    return bool(client_id)
 
 
 def available_providers() -> list[ProviderInfo]:
@@ -38,7 +72,9 @@ def available_providers() -> list[ProviderInfo]:
     strategy = load_strategy()
     providers = [
         ProviderInfo(
-            name=name, title=backend.get_title(strategy), configured=backend.is_configured()
+            name=name,
+            title=title_of(name, backend),
+            configured=is_configured(backend(strategy, redirect_uri=None)),
         )
         for name, backend in provider_classes().items()
     ]
@@ -49,7 +85,7 @@ def available_providers() -> list[ProviderInfo]:
 def provider_title(name: str) -> str:
     """Return a provider's display title, or its name when it is not enabled."""
     backend = provider_classes().get(name)
-    return backend.get_title(load_strategy()) if backend else name
+    return title_of(name, backend) if backend else name
 
 
 def is_offered(name: str) -> bool:
@@ -57,7 +93,7 @@ def is_offered(name: str) -> bool:
     return name in provider_classes()
 
 
-def backend_instance(name: str, request: HttpRequest | None = None) -> CustodianBackend:
+def backend_instance(name: str, request: HttpRequest | None = None) -> Any:
     """Return a backend instance usable outside the login flow (refresh, revoke, API).
 
     Raises ProviderNotOffered when the provider was removed from the settings: its stored
@@ -66,3 +102,14 @@ def backend_instance(name: str, request: HttpRequest | None = None) -> Custodian
     if not is_offered(name):
         raise ProviderNotOffered(name)
     return load_backend(load_strategy(request), name, redirect_uri=None)
+
+
+def keepalive_periods() -> dict[str, float]:
+    """Seconds after which an idle grant is refreshed anyway, per provider: its profile's,
+    overridden by CUSTODIAN_KEEPALIVE."""
+    periods: dict[str, float] = {}
+    for name in provider_classes():
+        keepalive = profile_for(name).keepalive
+        if keepalive:
+            periods[name] = keepalive
+    return {**periods, **settings.CUSTODIAN_KEEPALIVE}

@@ -19,6 +19,7 @@ from social_django.models import UserSocialAuth
 from integrations.exceptions import ProviderNotOffered
 from integrations.models import CredentialEvent
 from integrations.providers.registry import backend_instance, provider_title
+from integrations.providers.registry import profile as provider_profile
 from integrations.store import crypto
 from integrations.store.credentials import read_credentials
 from integrations.store.history import record_event
@@ -42,10 +43,12 @@ def revoke_at_provider(
         return None, f"{association.provider} is not enabled, so not revoked"
     try:
         credentials = read_credentials(association.extra_data)
-        revoked = backend.revoke_credentials(credentials, association.uid)
+        revoked = provider_profile(association.provider).revoke(
+            backend, credentials, association.uid, association.extra_data
+        )
     except SocialAuthBaseException as error:
         return False, error.code
-    except requests.RequestException as error:
+    except (requests.RequestException, ValueError) as error:
         return False, type(error).__name__
     except crypto.DecryptionError:
         return False, "credentials could not be decrypted"

@@ -12,10 +12,12 @@ from typing import Any
 
 from django.contrib import messages
 from django.urls import reverse
+from social_core.backends.oauth import BaseOAuth2
 from social_core.exceptions import AuthPolicyError
+from social_core.pipeline.social_auth import load_extra_data
 
 from integrations.models import CredentialEvent
-from integrations.providers.registry import provider_title
+from integrations.providers.registry import is_offered, provider_title
 from integrations.psa.approval import record_approval
 from integrations.psa.disconnect import disconnect as disconnect_association
 from integrations.store import crypto
@@ -56,6 +58,10 @@ def store_credentials(
     """
     if social is None:
         return
+    if not isinstance(backend, BaseOAuth2):
+        # OAuth 1 and OpenID 2 backends still log in; their tokens are not Custodian's to keep.
+        load_extra_data(backend, details or {}, response, social.uid, user, social=social)
+        return
     try:
         previous_refresh_token = (
             read_credentials(social.extra_data).refresh_token if social.extra_data else None
@@ -91,9 +97,11 @@ def check_approval(
 ) -> None:
     """Find out whether data access still awaits approval in the provider's app (Monzo),
     store a friendly account name, and tell the user what happens next."""
-    if social is None:
+    if social is None or not is_offered(backend.name):
         return
-    approved = record_approval(social, response["access_token"])
+    approved = record_approval(
+        social, response["access_token"], fallback_name=_name_in(kwargs.get("details") or {})
+    )
     request = getattr(backend.strategy, "request", None)
     # The admin's connect flow reports its own outcome.
     if request is None or request.path.startswith(reverse("admin:index")):
@@ -108,6 +116,15 @@ def check_approval(
         )
     else:
         messages.success(request, f"{title} account {name} is connected.")
+
+
+def _name_in(details: dict[str, Any]) -> str:
+    """A friendly account name from the provider's user details, for providers whose profile
+    does not fetch one."""
+    for key in ("fullname", "username", "email"):
+        if isinstance(details.get(key), str) and details[key]:
+            return str(details[key])[:100]
+    return ""
 
 
 def _request_user(backend: Any) -> Any:

@@ -26,6 +26,7 @@ from social_django.models import UserSocialAuth
 from integrations.exceptions import CredentialsUnreadable, ReauthRequired, RefreshFailed
 from integrations.models import CredentialEvent
 from integrations.providers.registry import backend_instance
+from integrations.providers.registry import profile as provider_profile
 from integrations.signals import credentials_refreshed, reauth_required
 from integrations.store import crypto
 from integrations.store.credentials import Credentials, Status, fingerprint, read_credentials
@@ -174,11 +175,9 @@ def _refresh_row(row: UserSocialAuth, needs_refresh: Callable[[Credentials], boo
     backend = backend_instance(row.provider)
     try:
         response = backend.refresh_token(current.refresh_token)
-    except AuthCredentialError as error:
-        if error.code != "reauthentication_required":
-            return _failed(row, current, error.code, error)
-        return _on_rejected_grant(row, current, error)
     except SocialAuthBaseException as error:
+        if _means_reconnect(row.provider, error):
+            return _on_rejected_grant(row, current, error)
         return _failed(row, current, error.code, error)
     except (requests.RequestException, ValueError, KeyError, TypeError) as error:
         return _failed(row, current, type(error).__name__, error)
@@ -192,8 +191,16 @@ def _refresh_row(row: UserSocialAuth, needs_refresh: Callable[[Credentials], boo
     return _Outcome(read_credentials(row.extra_data), refreshed=True)
 
 
+def _means_reconnect(provider: str, error: SocialAuthBaseException) -> bool:
+    """invalid_grant and its kin (social-core's reading), or a code the provider's profile
+    lists as "the grant is gone" (Monzo's unauthorized.bad_refresh_token)."""
+    if isinstance(error, AuthCredentialError) and error.code == "reauthentication_required":
+        return True
+    return provider_profile(provider).is_reauth_code(getattr(error, "provider_code", None))
+
+
 def _on_rejected_grant(
-    row: UserSocialAuth, used: Credentials, error: AuthCredentialError
+    row: UserSocialAuth, used: Credentials, error: SocialAuthBaseException
 ) -> _Outcome:
     """Handle invalid_grant: re-read first, since another host may have rotated meanwhile."""
     latest_data = (
@@ -212,7 +219,7 @@ def _on_rejected_grant(
         # An earlier refresh with this very token never got its answer: the provider most
         # likely rotated then, and the new tokens were lost in transit.
         return _mark_reauth(row, used, RESPONSE_LOST)
-    return _mark_reauth(row, used, str(error.provider_code or error.code))
+    return _mark_reauth(row, used, str(getattr(error, "provider_code", None) or error.code))
 
 
 def _mark_reauth(row: UserSocialAuth, current: Credentials, reason: str) -> _Outcome:

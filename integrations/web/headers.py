@@ -40,9 +40,10 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.urls import NoReverseMatch, reverse
 from django.utils.cache import add_never_cache_headers
+from social_core.exceptions import SocialAuthBaseException
 from social_django.utils import load_backend, load_strategy
 
-from integrations.providers.registry import provider_classes
+from integrations.providers.registry import is_configured, provider_classes
 
 
 def origin_of(url: str) -> str:
@@ -61,14 +62,17 @@ def provider_form_origins() -> list[str]:
     (a provider without a client id offers no button), plus CUSTODIAN_CSP_FORM_ACTION."""
     origins = {origin_of(url) for url in getattr(settings, "CUSTODIAN_CSP_FORM_ACTION", [])}
     strategy = None
-    for name, backend_class in provider_classes().items():
-        if not backend_class.is_configured():
-            continue
+    for name in provider_classes():
         strategy = strategy or load_strategy()
+        backend = load_backend(strategy, name, redirect_uri=None)
+        if not is_configured(backend):
+            continue
         try:
-            url = load_backend(strategy, name, redirect_uri=None).authorization_url()
-        except ImproperlyConfigured:
-            continue  # a broken declaration fails at its own login, not on every page
+            url = backend.authorization_url()
+        except (ImproperlyConfigured, SocialAuthBaseException):
+            # A broken declaration, or an OpenID provider whose discovery document cannot be
+            # fetched now: it fails at its own login, not on every page.
+            continue
         origins.add(origin_of(url))
     origins.discard("")
     return sorted(origins)

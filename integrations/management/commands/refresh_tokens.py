@@ -23,6 +23,7 @@ from django.core.management.base import BaseCommand, CommandError
 from integrations.background.due import due_associations
 from integrations.background.pool import refresh_all
 from integrations.background.refresher import Outcome, Refresher
+from integrations.providers.registry import keepalive_periods
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -65,7 +66,7 @@ class Command(BaseCommand):
         started = time.monotonic()
         due = due_associations(
             within=within, now=time.time(), provider=provider,
-            keepalive=settings.CUSTODIAN_KEEPALIVE,
+            keepalive=keepalive_periods(),
         )
         reasons = Counter(item.reason for item in due)
         why = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))

@@ -1,0 +1,162 @@
+"""Provider profiles: what Custodian adds to a Python Social Auth backend, by backend name.
+
+A backend (social-core's, or one of ours) knows the handshake: where to send the user, how to
+exchange the code, who the user is. What it does not know is what Custodian needs next: where
+the provider's API lives and which hosts may receive the token, how to revoke a grant, whether
+the provider's app must also approve access, a friendly name for the account, which error
+codes mean "only a new login helps", and how often an idle grant must be used to stay alive.
+That is a `Profile`, looked up here by the backend's `name`, never by its class: any backend
+works, with or without one.
+
+A backend with no profile gets safe defaults: no approval step; revocation through
+social-core's `revoke_token` when the backend has a REVOKE_TOKEN_URL, else none; no API base
+unless the site sets one (`SOCIAL_AUTH_<NAME>_API_BASE_URL`), in which case `get_session` only
+accepts absolute URLs on the hosts the site lists (`SOCIAL_AUTH_<NAME>_API_HOSTS`).
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from backends.profiles.revocation import Revocation, social_core_revoke
+
+if TYPE_CHECKING:
+    from backends.credentials import Credentials
+
+__all__ = ["Profile", "Revocation", "profile_for", "register"]
+
+# (backend, extra_data) -> API base URL: for bases that depend on the association
+# (Salesforce's instance_url) or on the backend's settings (an OpenID provider's issuer).
+BaseURLRule = Callable[[Any, Mapping[str, Any]], str]
+RevokeRule = Callable[[Any, "Credentials", str], "bool | None"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What Custodian knows about one provider beyond its backend's handshake."""
+
+    name: str
+    title: str = ""
+    # Where relative get_session URLs resolve. A string may name fields of the association's
+    # stored data ("{instance_url}/services/data/v60.0"); a callable gets (backend, data).
+    api_base_url: str | BaseURLRule = ""
+    # Other origins ("https://content.dropboxapi.com") the token may be sent to.
+    api_hosts: tuple[str, ...] = ()
+    # A Revocation, a callable (backend, credentials, uid) -> bool | None, or None (the
+    # provider offers no revocation). Default: social-core's revoke_token, if any.
+    revocation: Revocation | RevokeRule | None = social_core_revoke
+    # (backend, access_token) -> True (approved), False (waiting), None (cannot tell now).
+    approval: Callable[[Any, str], bool | None] | None = None
+    # (backend, access_token) -> a friendly name for the account, "" when none.
+    account_name: Callable[[Any, str], str] | None = None
+    # Provider error codes (prefixes) that mean the grant is gone: reconnect.
+    reauth_codes: tuple[str, ...] = ()
+    # Seconds after which an idle grant is refreshed anyway, so that it stays alive.
+    keepalive: int | None = None
+    # Authorization parameters Custodian needs (a refresh token at all: Google's
+    # access_type=offline); the site's own SOCIAL_AUTH_<NAME>_AUTH_EXTRA_ARGUMENTS win.
+    auth_params: Mapping[str, str] = field(default_factory=dict)
+    # How its tokens refresh, in a few words, for operators.
+    refresh: str = ""
+    # Where the facts above come from.
+    sources: tuple[str, ...] = ()
+
+    def base_url(self, backend: Any, data: Mapping[str, Any]) -> str:
+        """The API base for one association: the site's setting, else the profile's; "" when
+        neither says (then only absolute URLs on `hosts()` are accepted)."""
+        configured = backend.setting("API_BASE_URL")
+        if configured:
+            return str(configured).rstrip("/")
+        rule = self.api_base_url
+        if callable(rule):
+            return rule(backend, data).rstrip("/")
+        return fill(rule, data).rstrip("/")
+
+    def hosts(self, backend: Any) -> tuple[str, ...]:
+        """Other origins the token may go to: the profile's and the site's setting."""
+        configured = backend.setting("API_HOSTS") or ()
+        if isinstance(configured, str):
+            configured = [part.strip() for part in configured.split(",") if part.strip()]
+        return (*self.api_hosts, *configured)
+
+    def revoke(
+        self, backend: Any, credentials: Credentials, uid: str, data: Mapping[str, Any]
+    ) -> bool | None:
+        """Revoke the grant: True (confirmed), False (refused), None (no revocation)."""
+        if self.revocation is None:
+            return None
+        if isinstance(self.revocation, Revocation):
+            return self.revocation.revoke(
+                backend, credentials, uid, api_base_url=self.base_url(backend, data)
+            )
+        return self.revocation(backend, credentials, uid)
+
+    def describe_revocation(self, backend: Any) -> str:
+        if self.revocation is None:
+            return "none (the provider offers no revocation)"
+        if isinstance(self.revocation, Revocation):
+            return self.revocation.describe()
+        if self.revocation is social_core_revoke:
+            if getattr(backend, "REVOKE_TOKEN_URL", "") or backend.setting("REVOKE_TOKEN_URL"):
+                method = getattr(backend, "REVOKE_TOKEN_METHOD", "POST")
+                return f"social-core revoke_token ({method} {backend.revoke_token_url('', '')})"
+            return "none (no REVOKE_TOKEN_URL)"
+        return (self.revocation.__doc__ or self.revocation.__name__).strip().splitlines()[0]
+
+    def is_reauth_code(self, code: object) -> bool:
+        return isinstance(code, str) and bool(self.reauth_codes) and code.startswith(
+            self.reauth_codes
+        )
+
+
+def fill(template: str, data: Mapping[str, Any]) -> str:
+    """Fill `{field}` names of `template` from `data`; a missing or empty field gives ""
+    (no base URL) rather than a URL with a hole in it."""
+    names = [name for _, name, _, _ in string.Formatter().parse(template) if name]
+    values = {name: data.get(name) for name in names}
+    if any(not isinstance(value, str) or not value for value in values.values()):
+        return ""
+    return template.format(**values)
+
+
+_PROFILES: dict[str, Profile] = {}
+
+
+def register(*profiles: Profile) -> None:
+    """Add profiles to the registry (a later one with the same name replaces the earlier)."""
+    for profile in profiles:
+        _PROFILES[profile.name] = profile
+
+
+def registered() -> Mapping[str, Profile]:
+    """Every registered profile by backend name (declared providers are not among them)."""
+    _load_builtin()
+    return dict(_PROFILES)
+
+
+def profile_for(name: str) -> Profile:
+    """Return the profile of the backend named `name`: a declared provider's (built from its
+    declaration), a registered one, or the safe default."""
+    from backends.generic import declared_profile  # a declaration is a backend plus a profile
+
+    declared = declared_profile(name)
+    if declared is not None:
+        return declared
+    _load_builtin()
+    return _PROFILES.get(name) or Profile(name=name)
+
+
+def has_profile(name: str) -> bool:
+    from backends.generic import declared_profile
+
+    _load_builtin()
+    return name in _PROFILES or declared_profile(name) is not None
+
+
+def _load_builtin() -> None:
+    """Import the shipped profiles once (they register themselves)."""
+    import backends.monzo
+    import backends.profiles.stock  # noqa: F401

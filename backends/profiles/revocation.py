@@ -1,0 +1,118 @@
+"""How a grant is ended at its provider: one description, one executor.
+
+Providers disagree on everything about revocation: RFC 7009 (`POST token=…`, client
+authentication, a `token_type_hint`), GitHub (`DELETE` with Basic auth and a JSON body),
+Monzo (`POST /oauth2/logout` with the bearer token), Strava (`access_token=` in a form),
+OpenID Connect providers (the `revocation_endpoint` of their discovery document). A
+`Revocation` says which of these a provider does; `revoke()` carries it out through the
+backend's own HTTP call (`BaseAuth.request`), so timeouts, proxies and error mapping are
+Python Social Auth's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from requests.auth import AuthBase, HTTPBasicAuth
+from social_core.exceptions import SocialAuthBaseException
+
+if TYPE_CHECKING:
+    from backends.credentials import Credentials
+
+TokenKind = Literal["access", "refresh"]
+Placement = Literal["form", "json", "query", "bearer"]
+ClientAuth = Literal["basic", "post", "none"]
+TOKEN_KINDS = ("access", "refresh")
+PLACEMENTS = ("form", "json", "query", "bearer")
+CLIENT_AUTHS = ("basic", "post", "none")
+METHODS = ("POST", "GET", "DELETE")
+# `url` value meaning "ask the backend": its revoke_token_url(), which for OpenID Connect
+# backends is the discovery document's revocation_endpoint.
+FROM_BACKEND = ""
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """One provider's way of revoking a grant.
+
+    `url` may name `{client_id}` and `{api_base_url}`; empty, it is the backend's own
+    `revoke_token_url()` (the discovered endpoint of an OpenID provider). `token` says which
+    token is revoked; "refresh" falls back to the access token when there is none, and
+    revoking the refresh token ends the whole grant (RFC 7009 §2.1).
+    """
+
+    url: str = FROM_BACKEND
+    method: str = "POST"
+    token: TokenKind = "refresh"
+    placement: Placement = "form"
+    auth: ClientAuth = "none"
+    # The token's field name in a form, JSON body or query string.
+    param: str = "token"
+    # Send RFC 7009's token_type_hint with it.
+    hint: bool = False
+
+    def describe(self) -> str:
+        """One line for operators (`manage.py providers`)."""
+        where = self.url or "the discovered revocation_endpoint"
+        how = "as bearer" if self.placement == "bearer" else f"as {self.param} ({self.placement})"
+        client = {"basic": ", client by HTTP Basic", "post": ", client in the body"}.get(
+            self.auth, ""
+        )
+        return f"{self.method} {where}, {self.token} token {how}{client}"
+
+    def revoke(
+        self, backend: Any, credentials: Credentials, uid: str, *, api_base_url: str = ""
+    ) -> bool:
+        """End the grant; True when the provider confirmed it.
+
+        Raises the backend's SocialAuthBaseException (or requests') when the provider
+        cannot be reached; a refusal (an error status) is False.
+        """
+        token, kind = credentials.access_token, "access_token"
+        if self.token == "refresh" and credentials.refresh_token:
+            token, kind = credentials.refresh_token, "refresh_token"
+        client_id, client_secret = backend.get_key_and_secret()
+        if self.url:
+            url = self.url.format(client_id=client_id, api_base_url=api_base_url.rstrip("/"))
+        else:
+            url = backend.revoke_token_url(token, uid)
+        if not url:
+            raise ValueError(f"{backend.name} has no revocation endpoint")
+        fields: dict[str, str] = {}
+        headers: dict[str, str] = {}
+        auth: AuthBase | None = None
+        if self.placement == "bearer":
+            headers["Authorization"] = f"Bearer {token}"
+        else:
+            fields[self.param] = token
+            if self.hint:
+                fields["token_type_hint"] = kind
+        if self.auth == "basic":
+            auth = HTTPBasicAuth(client_id, client_secret)
+        elif self.auth == "post":
+            fields.update(client_id=client_id, client_secret=client_secret)
+        body: dict[str, Any] = {}
+        if self.placement == "json":
+            body["json"] = fields
+        elif self.placement == "query" or self.method == "GET":
+            body["params"] = fields
+        elif fields:
+            body["data"] = fields
+        try:
+            response = backend.request(
+                url, method=self.method, headers=headers, auth=auth, stage="disconnect", **body
+            )
+        except SocialAuthBaseException as error:
+            if getattr(error, "status_code", None) is not None:
+                return False  # the provider answered, and refused
+            raise
+        return 200 <= response.status_code < 300
+
+
+def social_core_revoke(backend: Any, credentials: Credentials, uid: str) -> bool | None:
+    """The default of a backend without a profile: social-core's own `revoke_token`, when the
+    backend names a REVOKE_TOKEN_URL; None (no revocation) otherwise."""
+    if not getattr(backend, "REVOKE_TOKEN_URL", "") and not backend.setting("REVOKE_TOKEN_URL"):
+        return None
+    return backend.revoke_token(credentials.access_token, uid)
