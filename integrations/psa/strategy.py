@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import transaction
 from social_django.strategy import DjangoStrategy
 
+from backends.profiles import profile_for
 from integrations.security import secrets_registry
 
 
@@ -39,6 +40,18 @@ class CustodianStrategy(DjangoStrategy):
     def token_response_received(self, response: Any) -> None:
         """Called by Custodian's backends with every token response (login and refresh)."""
         secrets_registry.register_token_response(response)
+
+    def setting(self, name: str, default: Any = None, backend: Any = None) -> Any:
+        """PSA's setting lookup, with the provider profile's authorization parameters as the
+        default of AUTH_EXTRA_ARGUMENTS (Google's access_type=offline: without it there is no
+        refresh token); a site that sets SOCIAL_AUTH_<NAME>_AUTH_EXTRA_ARGUMENTS keeps its own.
+        """
+        value = super().setting(name, default, backend)
+        if name == "AUTH_EXTRA_ARGUMENTS" and backend is not None and value == default:
+            params = profile_for(backend.name).auth_params
+            if params:
+                return {**params, **(value or {})}
+        return value
 
     def get_setting(self, name: str) -> Any:
         if name == "SOCIAL_AUTH_REQUESTS_TIMEOUT" and not hasattr(settings, name):
