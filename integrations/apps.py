@@ -23,6 +23,10 @@ class IntegrationsConfig(AppConfig):
         from social_django.models import UserSocialAuth
 
         post_save.connect(_sync_state, sender=UserSocialAuth, dispatch_uid="custodian-state")
+        # PSA's token API (user.social_auth.get(...).get_access_token(...)) on encrypted rows.
+        from integrations.psa import token_api
+
+        token_api.install(UserSocialAuth)
 
 
 def _register_changed_setting(

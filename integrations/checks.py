@@ -5,6 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+from social_core.backends.base import BaseAuth
+from social_core.backends.oauth import BaseOAuth2
 
 from backends.generic import ProviderDeclaration
 from site_config.keys import fernet_key_problem
@@ -29,6 +32,33 @@ def check_providers(app_configs, **kwargs) -> list:
             Error("MONZO_CLIENT_ID is set but MONZO_CLIENT_SECRET is not; Monzo gives refresh "
                   "tokens only to confidential clients", id="custodian.E003")
         )
+    return problems
+
+
+@register()
+def check_backends(app_configs, **kwargs) -> list:
+    """Every path in CUSTODIAN_BACKENDS is a Python Social Auth backend that can be loaded."""
+    problems: list = []
+    for path in getattr(settings, "CUSTODIAN_BACKENDS", []):
+        try:
+            backend = import_string(path)
+        except ImportError as error:
+            problems.append(
+                Error(f"CUSTODIAN_BACKENDS names {path!r}, which cannot be imported ({error})",
+                      id="custodian.E005")
+            )
+            continue
+        if not (isinstance(backend, type) and issubclass(backend, BaseAuth)):
+            problems.append(
+                Error(f"CUSTODIAN_BACKENDS names {path!r}, which is not a Python Social Auth "
+                      "backend", id="custodian.E005")
+            )
+        elif not issubclass(backend, BaseOAuth2):
+            problems.append(
+                Warning(f"{path} is not an OAuth 2.0 backend: people can log in with it, but "
+                        "Custodian does not keep, refresh or revoke its credentials",
+                        id="custodian.W002")
+            )
     return problems
 
 

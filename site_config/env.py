@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +60,30 @@ def env_json(name: str, default: Any) -> Any:
         return json.loads(raw)
     except json.JSONDecodeError as error:
         raise ImproperlyConfigured(f"{name} is not valid JSON: {error}") from None
+
+
+def social_auth_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return every SOCIAL_AUTH_* variable as the Django setting of the same name.
+
+    Python Social Auth documents its configuration as settings (SOCIAL_AUTH_OIDC_KEY,
+    SOCIAL_AUTH_GOOGLE_OAUTH2_AUTH_EXTRA_ARGUMENTS, ...); this lets a site configure any stock
+    backend from its environment. JSON objects and arrays (a value starting with { or [) and
+    the booleans true/false are parsed; everything else stays a string, since client ids and
+    secrets can look like numbers.
+    """
+    environ = os.environ if environ is None else environ
+    parsed: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith("SOCIAL_AUTH_") or name == "SOCIAL_AUTH_":
+            continue
+        value = raw.strip()
+        if value[:1] in ("{", "["):
+            try:
+                parsed[name] = json.loads(value)
+            except json.JSONDecodeError as error:
+                raise ImproperlyConfigured(f"{name} is not valid JSON: {error}") from None
+        elif value.lower() in ("true", "false"):
+            parsed[name] = value.lower() == "true"
+        else:
+            parsed[name] = raw
+    return parsed

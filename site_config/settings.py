@@ -17,7 +17,15 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from site_config.env import BASE_DIR, env_bool, env_int, env_json, env_list, env_str
+from site_config.env import (
+    BASE_DIR,
+    env_bool,
+    env_int,
+    env_json,
+    env_list,
+    env_str,
+    social_auth_settings,
+)
 from site_config.keys import check_fernet_keys, derive_development_key
 from site_config.providers import demo_provider_declaration
 
@@ -278,9 +286,13 @@ CUSTODIAN_EXPIRING_SOON = env_int("CUSTODIAN_EXPIRING_SOON", 600)
 CUSTODIAN_EVENT_RETENTION_DAYS = env_int("CUSTODIAN_EVENT_RETENTION_DAYS", 365)
 
 # --- Python Social Auth ----------------------------------------------------------------------
+# CUSTODIAN_BACKENDS (comma-separated dotted paths) adds Python Social Auth's own backends,
+# configured the way PSA documents: SOCIAL_AUTH_<NAME>_KEY, _SECRET, ... (see below).
+CUSTODIAN_BACKENDS = env_list("CUSTODIAN_BACKENDS")
 AUTHENTICATION_BACKENDS = [
     "backends.monzo.MonzoOAuth2",
     *(f"backends.declared.{name}" for name in CUSTODIAN_PROVIDERS),
+    *CUSTODIAN_BACKENDS,
     "django.contrib.auth.backends.ModelBackend",
 ]
 SOCIAL_AUTH_URL_NAMESPACE = "social"
@@ -331,6 +343,18 @@ SOCIAL_AUTH_DISCONNECT_PIPELINE = (
     "social_core.pipeline.disconnect.get_entries",
     # Revoke at the provider when it can (never blocking on it), record it, remove them.
     "integrations.psa.pipeline.disconnect",
+)
+
+# Every SOCIAL_AUTH_* environment variable becomes the setting of the same name (JSON objects,
+# arrays and booleans parsed), so any stock backend is configured without editing this file:
+# SOCIAL_AUTH_OIDC_OIDC_ENDPOINT, SOCIAL_AUTH_OIDC_KEY, SOCIAL_AUTH_GITHUB_SECRET, ...
+# (SOCIAL_AUTH_REDIRECT_IS_HTTPS is read above, with the yes/no spellings env_bool accepts.)
+globals().update(
+    {
+        name: value
+        for name, value in social_auth_settings().items()
+        if name != "SOCIAL_AUTH_REDIRECT_IS_HTTPS"
+    }
 )
 
 # --- Logging ---------------------------------------------------------------------------------
