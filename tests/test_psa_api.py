@@ -21,7 +21,7 @@ from integrations.store.writes import merge_extra_data
 from tests.conftest import expire_locally, on_postgresql, raw_extra_data
 
 
-def _accepted(provider, token: str) -> bool:
+def _accepted(provider, token: str | None) -> bool:
     response = requests.get(
         f"{provider.base_url}/ping/whoami",
         headers={"Authorization": f"Bearer {token}"},
@@ -110,7 +110,7 @@ def test_a_herd_of_threads_on_one_expired_token_makes_one_token_call(connected, 
     expire_locally(association)
     provider.latency(200)  # slow token calls widen the window in which the herd piles up
     barrier = threading.Barrier(16)
-    tokens: list[str] = []
+    tokens: list[str | None] = []
 
     def call() -> None:
         try:
