@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from functools import cache
 
-from backends.generic import DeclaredOAuth2, declared_backend
+from social_core.backends.oauth import BaseOAuth2
+
+from backends.generic import declared_backend
 
 
 @cache
-def __getattr__(name: str) -> type[DeclaredOAuth2]:
+def __getattr__(name: str) -> type[BaseOAuth2]:
     if name.startswith("__"):
         raise AttributeError(name)
     return declared_backend(name)

@@ -30,7 +30,7 @@ import requests
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from requests.auth import AuthBase, HTTPBasicAuth
-from social_core.backends.oauth import BaseOAuth2PKCE
+from social_core.backends.oauth import BaseOAuth2, BaseOAuth2PKCE
 from social_core.exceptions import SocialAuthBaseException
 
 from backends.base import CustodianBackend
@@ -47,10 +47,13 @@ class ProviderDeclaration:
     """One provider as declared in settings; unknown keys are refused to catch typos."""
 
     name: str
-    authorization_url: str
-    token_url: str
-    api_base_url: str
-    userinfo_url: str
+    authorization_url: str = ""
+    token_url: str = ""
+    api_base_url: str = ""
+    userinfo_url: str = ""
+    # An OpenID provider's issuer: endpoints, keys and revocation come from its discovery
+    # document (backends/oidc.py), so the four URLs above are not declared.
+    issuer: str = ""
     id_key: str = "id"
     title: str = ""
     username_key: str = ""
@@ -86,6 +89,9 @@ class ProviderDeclaration:
             raise ImproperlyConfigured(
                 f"CUSTODIAN_PROVIDERS[{name!r}] has unknown keys: {', '.join(sorted(unknown))}"
             )
+        if raw.get("issuer"):
+            _check_issuer(name, raw)
+            return cls(name=name, **raw)
         missing = [key for key in ("authorization_url", "token_url", "api_base_url",
                                    "userinfo_url") if not raw.get(key)]
         if missing:
@@ -108,6 +114,34 @@ class ProviderDeclaration:
         return cls(name=name, **raw)
 
 
+# Keys an issuer declaration must not carry: discovery is the one source of these.
+DISCOVERED = ("authorization_url", "token_url", "userinfo_url", "revocation_url")
+
+
+def _check_issuer(name: str, raw: dict[str, Any]) -> None:
+    """An issuer is an absolute http(s) URL without query or fragment (OpenID Connect
+    Discovery §4: {issuer}/.well-known/openid-configuration)."""
+    issuer = raw["issuer"]
+    parts = urlsplit(issuer) if isinstance(issuer, str) else None
+    if (
+        parts is None
+        or parts.scheme not in ("https", "http")
+        or not parts.netloc
+        or parts.query
+        or parts.fragment
+    ):
+        raise ImproperlyConfigured(
+            f"CUSTODIAN_PROVIDERS[{name!r}]['issuer'] must be the provider's issuer URL, "
+            "such as \"https://id.example\" (no query or fragment)"
+        )
+    given = [key for key in DISCOVERED if raw.get(key)]
+    if given:
+        raise ImproperlyConfigured(
+            f"CUSTODIAN_PROVIDERS[{name!r}] has an issuer, so {', '.join(given)} come from "
+            "its discovery document: remove them"
+        )
+
+
 def _is_origin(value: object) -> bool:
     """Return whether `value` is exactly scheme://host[:port], read as the session reads it
     (backends/origins.py), with no path, query or fragment."""
@@ -121,8 +155,8 @@ def _is_origin(value: object) -> bool:
     return parts.path in ("", "/") and not parts.query and not parts.fragment
 
 
-class DeclaredOAuth2(CustodianBackend, BaseOAuth2PKCE):
-    """A standard OAuth 2.0 authorization-code provider described by a declaration."""
+class Declared(CustodianBackend):
+    """What every declared backend shares: its declaration, read at call time."""
 
     # Redirect URIs are compared exactly by most servers; state goes in `state` only.
     REDIRECT_STATE = False
@@ -138,6 +172,18 @@ class DeclaredOAuth2(CustodianBackend, BaseOAuth2PKCE):
         path stays in AUTHENTICATION_BACKENDS)."""
         return isinstance(settings.CUSTODIAN_PROVIDERS.get(cls.name), dict)
 
+    def get_key_and_secret(self) -> tuple[str, str]:
+        declaration = self.declaration
+        return declaration.client_id, declaration.client_secret
+
+    @property
+    def DEFAULT_USE_PKCE(self) -> bool:
+        return self.declaration.pkce
+
+
+class DeclaredOAuth2(Declared, BaseOAuth2PKCE):  # type: ignore[override]  # PKCE per declaration
+    """A standard OAuth 2.0 authorization-code provider described by a declaration."""
+
     @property
     def ID_KEY(self) -> str:  # type: ignore[override]
         return self.declaration.id_key
@@ -145,10 +191,6 @@ class DeclaredOAuth2(CustodianBackend, BaseOAuth2PKCE):
     @property
     def DEFAULT_SCOPE(self) -> list[str]:  # type: ignore[override]
         return list(self.declaration.scopes)
-
-    @property
-    def DEFAULT_USE_PKCE(self) -> bool:  # type: ignore[override]
-        return self.declaration.pkce
 
     def use_basic_auth(self) -> bool:
         return self.declaration.token_auth == "client_secret_basic"  # noqa: S105 -- a method name
@@ -171,10 +213,6 @@ class DeclaredOAuth2(CustodianBackend, BaseOAuth2PKCE):
 
     def access_token_url(self) -> str:
         return self.declaration.token_url
-
-    def get_key_and_secret(self) -> tuple[str, str]:
-        declaration = self.declaration
-        return declaration.client_id, declaration.client_secret
 
     def user_data(self, access_token: str, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         return self.get_json(
@@ -218,6 +256,17 @@ def declared_profile(name: str) -> Profile | None:
         declaration = ProviderDeclaration.from_settings(name)
     except ImproperlyConfigured:
         return Profile(name=name, title=title, revocation=None)
+    if declaration.issuer:
+        return Profile(
+            name=name,
+            title=title,
+            # Relative get_session URLs resolve against the issuer unless a base is declared.
+            api_base_url=declaration.api_base_url or (lambda backend, data: declaration.issuer),
+            api_hosts=tuple(declaration.api_hosts),
+            # RFC 7009 at the discovered revocation_endpoint, with the refresh token.
+            revocation=Revocation(hint=True, auth="auto"),
+            refresh="refresh tokens as the provider issues them (scope offline_access at some)",
+        )
     revocation = None
     if declaration.revocation_url:
         # RFC 7009 with the refresh token: revoking it also ends the grant's access tokens.
@@ -237,7 +286,14 @@ def declared_profile(name: str) -> Profile | None:
     )
 
 
-def declared_backend(name: str) -> type[DeclaredOAuth2]:
-    """Return the backend class of the provider declared as `name`."""
-    return type(name, (DeclaredOAuth2,), {"name": name, "__module__": "backends.declared",
-                                          "__qualname__": name})
+def declared_backend(name: str) -> type[BaseOAuth2]:
+    """Return the backend class of the provider declared as `name` (an OpenID Connect one
+    when the declaration names an issuer)."""
+    from backends.oidc import DeclaredOIDC
+
+    raw = settings.CUSTODIAN_PROVIDERS.get(name)
+    base: type[BaseOAuth2] = (
+        DeclaredOIDC if isinstance(raw, dict) and raw.get("issuer") else DeclaredOAuth2
+    )
+    return type(name, (base,), {"name": name, "__module__": "backends.declared",
+                                "__qualname__": name})

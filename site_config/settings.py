@@ -27,6 +27,7 @@ from site_config.env import (
     social_auth_settings,
 )
 from site_config.keys import check_fernet_keys, derive_development_key
+from site_config.log_config import logging_config
 from site_config.providers import demo_provider_declaration
 
 # Off unless asked for: a forgotten variable in production must not mean debug pages and a
@@ -369,48 +370,7 @@ globals().update(
 # logs them only with DEBUG on) and still pass the redacting filter, which masks known secrets
 # and password hashes but cannot recognise every sensitive parameter: use it locally only.
 CUSTODIAN_LOG_SQL = env_bool("CUSTODIAN_LOG_SQL", False)
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "integrations.security.redaction.RedactingFilter"}},
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-        "django.server": {
-            "()": "django.utils.log.ServerFormatter",
-            "format": "[{server_time}] {message}",
-            "style": "{",
-        },
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["redact_secrets"],
-        },
-        # runserver's request lines carry callback query strings (?code=...).
-        "django.server": {
-            "class": "logging.StreamHandler",
-            "formatter": "django.server",
-            "filters": ["redact_secrets"],
-        },
-        "mail_admins": {
-            "class": "django.utils.log.AdminEmailHandler",
-            "level": "ERROR",
-            "filters": ["redact_secrets"],
-        },
-    },
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "django": {
-            "handlers": ["console"],
-            "level": env_str("LOG_LEVEL", "INFO"),
-            "propagate": False,
-        },
-        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
-        # Its DEBUG records are the SQL queries with their parameters: see CUSTODIAN_LOG_SQL.
-        "django.db.backends": {"level": "DEBUG" if CUSTODIAN_LOG_SQL else "INFO"},
-    },
-}
+LOGGING = logging_config(level=env_str("LOG_LEVEL", "INFO"), log_sql=CUSTODIAN_LOG_SQL)
 # Technical error pages and error e-mails hide token-bearing variables and parameters.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "integrations.security.redaction.ExceptionReporterFilter"
 DEFAULT_EXCEPTION_REPORTER = "integrations.security.redaction.ExceptionReporter"

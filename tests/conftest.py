@@ -73,6 +73,20 @@ def connected(client: Client, provider: LoopbackProvider, db):
 
 
 @pytest.fixture
+def enable_backends(settings):
+    """`enable_backends(*paths)`: add social-core backends to AUTHENTICATION_BACKENDS, the way
+    CUSTODIAN_BACKENDS does, for this test only (social-core caches the loaded backends)."""
+    from social_core.backends import utils as backend_utils
+
+    def _enable(*paths: str) -> None:
+        settings.AUTHENTICATION_BACKENDS = [*paths, *settings.AUTHENTICATION_BACKENDS]
+        backend_utils.BACKENDSCACHE.clear()
+
+    yield _enable
+    backend_utils.BACKENDSCACHE.clear()
+
+
+@pytest.fixture
 def stub_api() -> Iterator:
     """A loopback API that answers 401 always, slowly, or echoes a token fingerprint."""
     from tests.stub_api import StubAPI

@@ -98,7 +98,13 @@ class Profile:
         if self.revocation is None:
             return "none (the provider offers no revocation)"
         if isinstance(self.revocation, Revocation):
-            return self.revocation.describe()
+            try:
+                base = self.base_url(backend, {})
+            except Exception:
+                base = ""
+            return self.revocation.describe(
+                client_id=backend.get_key_and_secret()[0] or "{client_id}", api_base_url=base
+            )
         if self.revocation is social_core_revoke:
             if getattr(backend, "REVOKE_TOKEN_URL", "") or backend.setting("REVOKE_TOKEN_URL"):
                 method = getattr(backend, "REVOKE_TOKEN_METHOD", "POST")

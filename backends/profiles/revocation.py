@@ -22,10 +22,12 @@ if TYPE_CHECKING:
 
 TokenKind = Literal["access", "refresh"]
 Placement = Literal["form", "json", "query", "bearer"]
-ClientAuth = Literal["basic", "post", "none"]
+# "auto": as the backend authenticates at the token endpoint (an OpenID provider's discovery
+# document says which methods it supports).
+ClientAuth = Literal["basic", "post", "none", "auto"]
 TOKEN_KINDS = ("access", "refresh")
 PLACEMENTS = ("form", "json", "query", "bearer")
-CLIENT_AUTHS = ("basic", "post", "none")
+CLIENT_AUTHS = ("basic", "post", "none", "auto")
 METHODS = ("POST", "GET", "DELETE")
 # `url` value meaning "ask the backend": its revoke_token_url(), which for OpenID Connect
 # backends is the discovery document's revocation_endpoint.
@@ -52,13 +54,19 @@ class Revocation:
     # Send RFC 7009's token_type_hint with it.
     hint: bool = False
 
-    def describe(self) -> str:
+    def describe(self, *, client_id: str = "{client_id}", api_base_url: str = "") -> str:
         """One line for operators (`manage.py providers`)."""
-        where = self.url or "the discovered revocation_endpoint"
-        how = "as bearer" if self.placement == "bearer" else f"as {self.param} ({self.placement})"
-        client = {"basic": ", client by HTTP Basic", "post": ", client in the body"}.get(
-            self.auth, ""
+        where = (
+            self.url.format(client_id=client_id, api_base_url=api_base_url or "{api_base_url}")
+            if self.url
+            else "the discovered revocation_endpoint"
         )
+        how = "as bearer" if self.placement == "bearer" else f"as {self.param} ({self.placement})"
+        client = {
+            "basic": ", client by HTTP Basic",
+            "post": ", client in the body",
+            "auto": ", client authenticated as at the token endpoint",
+        }.get(self.auth, "")
         return f"{self.method} {where}, {self.token} token {how}{client}"
 
     def revoke(
@@ -88,9 +96,12 @@ class Revocation:
             fields[self.param] = token
             if self.hint:
                 fields["token_type_hint"] = kind
-        if self.auth == "basic":
+        client_auth = self.auth
+        if client_auth == "auto":
+            client_auth = "basic" if backend.use_basic_auth() else "post"
+        if client_auth == "basic":
             auth = HTTPBasicAuth(client_id, client_secret)
-        elif self.auth == "post":
+        elif client_auth == "post":
             fields.update(client_id=client_id, client_secret=client_secret)
         body: dict[str, Any] = {}
         if self.placement == "json":
