@@ -10,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class StubAPI:
-    """Serves /always-401 (401 whatever the token), /slow (2 s), /echo (token fingerprint)."""
+    """Serves /always-401 (401 whatever the token), /slow (2 s), /down/… (503, a provider
+    that is down), anything else: the token's fingerprint."""
 
     def __init__(self) -> None:
         self.hits: list[str] = []
@@ -22,6 +23,8 @@ class StubAPI:
                 auth = self.headers.get("Authorization", "")
                 if self.path.startswith("/always-401"):
                     return self._reply(401, {"error": "invalid_token"})
+                if self.path.startswith("/down/"):
+                    return self._reply(503, {"error": "temporarily_unavailable"})
                 if self.path.startswith("/slow"):
                     time.sleep(2)
                     return self._reply(200, {})

@@ -322,3 +322,23 @@ def test_admin_pages_are_not_stored(client, connected, logged_in_admin, provider
     assert_not_stored(refreshed)
     client.logout()
     assert_not_stored(client.get("/admin/login/"))
+
+
+@pytest.mark.django_db
+def test_an_openid_provider_that_is_down_is_not_asked_again_on_every_page(
+    client, settings, stub_api, enable_backends
+):
+    from integrations.web import headers
+
+    headers._UNREACHABLE.clear()
+    settings.SOCIAL_AUTH_OIDC_OIDC_ENDPOINT = f"{stub_api.base_url}/down"
+    settings.SOCIAL_AUTH_OIDC_KEY = "site"
+    enable_backends("social_core.backends.open_id_connect.OpenIdConnectAuth")
+    first = client.get("/login/")
+    second = client.get("/login/")
+    assert first.status_code == second.status_code == 200
+    assert "OpenID Connect" in first.content.decode()  # still offered; its login explains
+    discovery = [hit for hit in stub_api.hits if hit.startswith("/down/")]
+    assert discovery == ["/down/.well-known/openid-configuration"]
+    assert stub_api.base_url not in policy(second)["form-action"]
+    headers._UNREACHABLE.clear()

@@ -28,6 +28,7 @@ attempt and whose callback URLs carry authorization codes.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,21 +58,32 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme.lower()}://{parts.netloc.lower().rsplit('@', 1)[-1]}"
 
 
+# An OpenID provider's authorization endpoint comes from its discovery document. When that
+# cannot be fetched, pages do not wait for it again on every response: a minute's pause.
+_UNREACHABLE: dict[str, float] = {}
+RETRY_DISCOVERY_AFTER = 60.0
+
+
 def provider_form_origins() -> list[str]:
     """Origins a login form may end up at: each configured provider's authorization endpoint
     (a provider without a client id offers no button), plus CUSTODIAN_CSP_FORM_ACTION."""
     origins = {origin_of(url) for url in getattr(settings, "CUSTODIAN_CSP_FORM_ACTION", [])}
     strategy = None
+    now = time.monotonic()
     for name in provider_classes():
+        if _UNREACHABLE.get(name, 0.0) > now:
+            continue
         strategy = strategy or load_strategy()
         backend = load_backend(strategy, name, redirect_uri=None)
         if not is_configured(backend):
             continue
         try:
             url = backend.authorization_url()
-        except (ImproperlyConfigured, SocialAuthBaseException):
-            # A broken declaration, or an OpenID provider whose discovery document cannot be
-            # fetched now: it fails at its own login, not on every page.
+        except ImproperlyConfigured:
+            continue  # a broken declaration fails at its own login, not on every page
+        except SocialAuthBaseException:
+            # An OpenID provider whose discovery document cannot be fetched now.
+            _UNREACHABLE[name] = now + RETRY_DISCOVERY_AFTER
             continue
         origins.add(origin_of(url))
     origins.discard("")
