@@ -121,7 +121,7 @@ def pkce_required(client_id: str) -> bool:
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 
 OAUTH2_PROVIDER = {
-    "OAUTH2_VALIDATOR_CLASS": "demo_provider.views.DemoOAuth2Validator",
+    "OAUTH2_VALIDATOR_CLASS": "demo_provider.validator.DemoOAuth2Validator",
     "PKCE_REQUIRED": pkce_required,
     # Only S256 challenges are accepted (RFC 9700 section 2.1.1).
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
