@@ -40,7 +40,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--redirect-uri",
         action="append",
         default=[],
-        help="an extra allowed redirect URI for both clients (repeatable)",
+        help="an extra allowed redirect URI for every client (repeatable)",
     )
     return parser.parse_args(argv)
 

@@ -95,6 +95,8 @@ class ControlState:
             self._refresh_rejected = 0
             self._logout_calls = 0
             self._revoke_calls = 0
+            self._discovery_calls = 0
+            self._jwks_calls = 0
             self._faults: dict[str, _Fault] = {}
             self._token_latency_ms = 0
 
@@ -110,6 +112,8 @@ class ControlState:
                 "refresh_rejected": self._refresh_rejected,
                 "logout_calls": self._logout_calls,
                 "revoke_calls": self._revoke_calls,
+                "discovery_calls": self._discovery_calls,
+                "jwks_calls": self._jwks_calls,
             }
 
     def count_token_call(self, grant_type: str) -> None:
@@ -130,6 +134,14 @@ class ControlState:
     def count_revoke(self) -> None:
         with self._lock:
             self._revoke_calls += 1
+
+    def count_discovery(self) -> None:
+        with self._lock:
+            self._discovery_calls += 1
+
+    def count_jwks(self) -> None:
+        with self._lock:
+            self._jwks_calls += 1
 
     def set_fault(self, grant_type: str, mode: str, count: int | None) -> None:
         with self._lock:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import global_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +30,9 @@ DEMO_CLIENT_ID = os.environ.get("DEMO_CLIENT_ID") or "custodian-demo"
 DEMO_CLIENT_SECRET = os.environ.get("DEMO_CLIENT_SECRET") or "custodian-demo-secret"
 MONZO_CLIENT_ID = "custodian-monzo"
 MONZO_CLIENT_SECRET = "custodian-monzo-secret"
+# The OpenID Connect client: a site logs in with a stock OIDC backend, configured by issuer.
+OIDC_CLIENT_ID = "custodian-oidc"
+OIDC_CLIENT_SECRET = "custodian-oidc-secret"
 DEMO_USERS = ("alice", "bob", "carol")
 DEMO_PASSWORD = "demo"
 # Django's default hashing costs a third of a second per password, on purpose. The test-suite
@@ -54,6 +59,17 @@ DEFAULT_REDIRECT_URIS = (
     "http://localhost:8000/admin/social_django/usersocialauth/connect/complete/demo/",
     "http://127.0.0.1:8000/admin/social_django/usersocialauth/connect/complete/monzo/",
     "http://localhost:8000/admin/social_django/usersocialauth/connect/complete/monzo/",
+)
+# The OIDC client's: `oidc` is social-core's generic OpenID Connect backend, `idp` the name
+# the tests give a provider declared by its issuer. Same hosts as the clients above.
+OIDC_REDIRECT_URIS = tuple(
+    f"{origin}/complete/{backend}/"
+    for backend in ("oidc", "idp")
+    for origin in ("http://127.0.0.1:8000", "http://localhost:8000", "http://testserver")
+) + tuple(
+    f"{origin}/admin/social_django/usersocialauth/connect/complete/{backend}/"
+    for backend in ("oidc", "idp")
+    for origin in ("http://127.0.0.1:8000", "http://localhost:8000")
 )
 
 INSTALLED_APPS = [
@@ -117,11 +133,28 @@ def pkce_required(client_id: str) -> bool:
     return client_id != MONZO_CLIENT_ID
 
 
+def _fresh_signing_key() -> str:
+    """A new RSA key (PEM) for signing ID tokens, made once per process at start-up.
+
+    Made rather than committed: no private key sits in the repository to be copied into a
+    real deployment or to trip secret scanners, and every restart is a key rotation, which
+    a relying party must follow through the JWKS anyway (the new key has a new ``kid``).
+    ID tokens signed before a restart no longer verify, as after any key rotation; a new
+    login makes new ones. It costs about a tenth of a second per start.
+    """
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
 # Named explicitly so migrations can depend on it (DOT's models are swappable).
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 
 OAUTH2_PROVIDER = {
-    "OAUTH2_VALIDATOR_CLASS": "demo_provider.views.DemoOAuth2Validator",
+    "OAUTH2_VALIDATOR_CLASS": "demo_provider.validator.DemoOAuth2Validator",
     "PKCE_REQUIRED": pkce_required,
     # Only S256 challenges are accepted (RFC 9700 section 2.1.1).
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
@@ -134,6 +167,22 @@ OAUTH2_PROVIDER = {
     "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
     "ACCESS_TOKEN_EXPIRE_SECONDS": int(os.environ.get("DEMO_PROVIDER_TOKEN_LIFETIME") or 3600),
     "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
+    # OpenID Connect: ID tokens signed RS256 with a per-process key, published as a JWKS.
+    # No OIDC_ISS_ENDPOINT: the issuer is the URL the discovery document is served from.
+    "OIDC_ENABLED": True,
+    "OIDC_RSA_PRIVATE_KEY": _fresh_signing_key(),
+    # Only what the clients can use: they are registered for the authorization-code grant.
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "SCOPES": {
+        "read": "Reading scope",
+        "write": "Writing scope",
+        "openid": "Know who you are",
+        "profile": "See your name and username",
+        "email": "See your e-mail address",
+    },
+    # A client that asks for no scope gets what it always got, never an ID token.
+    "DEFAULT_SCOPES": ["read", "write"],
+    "SCOPES_BACKEND_CLASS": "demo_provider.oidc.DemoScopes",
 }
 
 # Quiet: request lines are not logged at all (see __main__), and only server

@@ -18,6 +18,8 @@ from tests.provider import LoopbackProvider
 
 DEMO_CLIENT = ("custodian-demo", "custodian-demo-secret")
 MONZO_CLIENT = ("custodian-monzo", "custodian-monzo-secret")
+# The demo provider's OpenID Connect client (RS256 ID tokens, discovery at its base URL).
+OIDC_CLIENT = ("custodian-oidc", "custodian-oidc-secret")
 
 
 @pytest.fixture(scope="session")
