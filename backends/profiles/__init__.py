@@ -165,4 +165,5 @@ def has_profile(name: str) -> bool:
 def _load_builtin() -> None:
     """Import the shipped profiles once (they register themselves)."""
     import backends.monzo
+    import backends.profiles.oidc
     import backends.profiles.stock  # noqa: F401

@@ -29,7 +29,23 @@ class ErrorText:
     status: HTTPStatus | None = None
 
 
+# An OpenID provider's ID token that fails validation (social-core's codes).
+_UNVERIFIED = ErrorText(
+    "{provider}'s sign-in answer could not be verified, so nothing was connected. Please "
+    "start again; if it keeps happening, tell the site's administrators.",
+    "{provider}'s ID token failed validation ({code}); check the server clock and the "
+    "client settings",
+    HTTPStatus.BAD_REQUEST,
+)
+
 CATALOGUE: dict[str, ErrorText] = {
+    **{
+        code: _UNVERIFIED
+        for code in (
+            "response_expired", "response_not_yet_valid", "invalid_signature",
+            "invalid_claim", "missing_claim", "nonce_mismatch",
+        )
+    },
     "authorization_declined": ErrorText(
         "You declined to give access at {provider}, so nothing was connected. You can try "
         "again whenever you like.",

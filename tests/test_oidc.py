@@ -1,0 +1,274 @@
+"""OpenID Connect end to end, against a real OpenID provider on loopback (the demo provider,
+django-oauth-toolkit with discovery): social-core's stock `OpenIdConnectAuth` configured the
+way PSA documents it, and a provider declared by its issuer alone. Each must log in, store
+encrypted credentials, serve get_session against the issuer, refresh when due (once, however
+many ask), answer PSA's own get_access_token, and revoke on disconnect."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import threading
+import time
+from dataclasses import dataclass
+
+import pytest
+import requests
+import time_machine
+from django.contrib.auth import get_user_model
+from django.db import connection
+from social_core.backends.open_id_connect import OpenIdConnectAuth
+from social_django.models import UserSocialAuth
+from social_django.utils import load_strategy
+
+from integrations import ForeignHostRefused, get_session
+from tests.conftest import OIDC_CLIENT, connect, expire_locally, on_postgresql, raw_extra_data
+
+STOCK = "social_core.backends.open_id_connect.OpenIdConnectAuth"
+
+
+@dataclass(frozen=True)
+class OpenIDSetup:
+    """How one variant is enabled: in this process (settings) and in others (environment)."""
+
+    name: str
+    title: str
+    env: dict[str, str]
+
+
+@pytest.fixture(params=["stock", "issuer"])
+def oidc(request, settings, provider, enable_backends) -> OpenIDSetup:
+    # Discovery documents and keys are cached per process and URL: start from nothing.
+    OpenIdConnectAuth.get_openid_configuration.invalidate()
+    OpenIdConnectAuth.get_jwks_keys_for_uri.invalidate()
+    if request.param == "stock":
+        env = {
+            "CUSTODIAN_BACKENDS": STOCK,
+            "SOCIAL_AUTH_OIDC_OIDC_ENDPOINT": provider.base_url,
+            "SOCIAL_AUTH_OIDC_KEY": OIDC_CLIENT[0],
+            "SOCIAL_AUTH_OIDC_SECRET": OIDC_CLIENT[1],
+            "SOCIAL_AUTH_OIDC_USE_PKCE": "true",
+        }
+        for name, value in env.items():
+            if name.startswith("SOCIAL_AUTH_"):
+                setattr(settings, name, value if value != "true" else True)
+        enable_backends(STOCK)
+        return OpenIDSetup("oidc", "OpenID Connect", env)
+    declaration = {
+        "issuer": provider.base_url,
+        "client_id": OIDC_CLIENT[0],
+        "client_secret": OIDC_CLIENT[1],
+        "title": "Example ID",
+    }
+    settings.CUSTODIAN_PROVIDERS = {**settings.CUSTODIAN_PROVIDERS, "idp": declaration}
+    enable_backends("backends.declared.idp")
+    return OpenIDSetup(
+        "idp", "Example ID", {"CUSTODIAN_PROVIDERS": json.dumps({"idp": declaration})}
+    )
+
+
+def _login(client, provider, oidc: OpenIDSetup, username: str = "alice") -> UserSocialAuth:
+    response = connect(client, provider, oidc.name, username=username)
+    assert response.status_code == 302, response.content[:300]
+    assert response["Location"] == "/connections/"
+    return UserSocialAuth.objects.get(provider=oidc.name, uid=f"user_{username}")
+
+
+def _refresh_token_still_works(provider, association: UserSocialAuth) -> bool:
+    """Ask the provider directly whether the stored refresh token is still alive."""
+    from integrations.store.credentials import read_credentials
+
+    refresh_token = read_credentials(association.extra_data).refresh_token
+    response = requests.post(
+        f"{provider.base_url}/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+        auth=OIDC_CLIENT,
+        timeout=10,
+    )
+    return response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_login_page_offers_it_with_its_title(client, oidc):
+    page = client.get("/login/").content.decode()
+    assert f'action="/login/{oidc.name}/"' in page and oidc.title in page
+
+
+@pytest.mark.django_db
+def test_login_validates_the_id_token_and_stores_encrypted_credentials(client, provider, oidc):
+    association = _login(client, provider, oidc)
+    data = association.extra_data
+    for key in ("access_token", "refresh_token", "id_token"):
+        assert data[key].startswith("enc:"), key
+    raw = raw_extra_data(association)
+    assert "eyJ" not in raw  # no JWT (the ID token) in the clear
+    assert data["status"] == "active" and data["expires_at"] > time.time()
+    assert data["display_name"] == "Alice Demo"
+    assert association.user.email == "alice@demo.example"
+    assert provider.stats()["token_calls"]["authorization_code"] == 1
+
+
+@pytest.mark.django_db
+def test_relative_urls_resolve_against_the_issuer(client, provider, oidc):
+    user = _login(client, provider, oidc).user
+    session = get_session(user, oidc.name)
+    assert session.get("/oauth2/userinfo").json()["sub"] == "user_alice"
+    with pytest.raises(ForeignHostRefused):
+        session.get("http://127.0.0.2:9/steal")
+
+
+@pytest.mark.django_db
+def test_an_api_base_url_in_the_settings_wins_over_the_issuer(client, provider, oidc, settings):
+    user = _login(client, provider, oidc).user
+    if oidc.name == "oidc":
+        settings.SOCIAL_AUTH_OIDC_API_BASE_URL = f"{provider.base_url}/oauth2"
+    else:
+        declaration = {**settings.CUSTODIAN_PROVIDERS["idp"]}
+        declaration["api_base_url"] = f"{provider.base_url}/oauth2"
+        settings.CUSTODIAN_PROVIDERS = {**settings.CUSTODIAN_PROVIDERS, "idp": declaration}
+    assert get_session(user, oidc.name).get("userinfo").json()["sub"] == "user_alice"
+
+
+@pytest.mark.django_db
+def test_a_due_token_is_refreshed_once_and_discovery_is_not_fetched_again(
+    client, provider, oidc
+):
+    association = _login(client, provider, oidc)
+    before = association.extra_data["access_token"]
+    expire_locally(association)
+    session = get_session(association.user, oidc.name)
+    assert session.get("/oauth2/userinfo").status_code == 200
+    assert session.get("/oauth2/userinfo").status_code == 200
+    stats = provider.stats()
+    assert stats["token_calls"]["refresh_token"] == 1
+    association.refresh_from_db()
+    assert association.extra_data["access_token"] != before
+    # Discovery and keys were fetched once for the login, and not for the refresh.
+    assert (stats["discovery_calls"], stats["jwks_calls"]) == (1, 1)
+
+
+@pytest.mark.django_db
+def test_discovery_is_fetched_again_after_a_day(client, provider, oidc):
+    _login(client, provider, oidc)
+    client.post(f"/login/{oidc.name}/")  # a second login the same day: cached
+    assert provider.stats()["discovery_calls"] == 1
+    with time_machine.travel(time.time() + 25 * 3600, tick=False):
+        client.post(f"/login/{oidc.name}/")
+    assert provider.stats()["discovery_calls"] == 2
+
+
+@pytest.mark.django_db
+def test_psa_get_access_token_is_plaintext_and_fresh(client, provider, oidc):
+    association = _login(client, provider, oidc)
+    expire_locally(association)
+    user = get_user_model().objects.get(pk=association.user_id)
+    token = user.social_auth.get(provider=oidc.name).get_access_token(load_strategy())
+    assert token and not token.startswith("enc:")
+    response = requests.get(
+        f"{provider.base_url}/oauth2/userinfo",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert response.json()["sub"] == "user_alice"
+    assert provider.stats()["token_calls"]["refresh_token"] == 1
+
+
+@pytest.mark.django_db
+def test_an_expired_id_token_is_refused_and_creates_nothing(client, provider, oidc):
+    begin = client.post(f"/login/{oidc.name}/")
+    callback = provider.authorize(begin["Location"], username="bob")
+    # Read 15 minutes later, the ID token is older than social-core accepts (10 minutes).
+    with time_machine.travel(time.time() + 900, tick=False):
+        response = client.get(callback.replace("http://testserver", ""))
+    assert response.status_code == 400
+    assert "could not be verified" in response.content.decode()
+    assert not UserSocialAuth.objects.filter(provider=oidc.name).exists()
+    assert not get_user_model().objects.filter(email="bob@demo.example").exists()
+
+
+@pytest.mark.django_db
+def test_disconnect_revokes_at_the_discovered_endpoint(client, provider, oidc):
+    association = _login(client, provider, oidc)
+    stored = UserSocialAuth.objects.get(pk=association.pk)
+    association.user.set_password("not the only way in")  # else PSA refuses the disconnect
+    association.user.save()
+    client.force_login(association.user)
+    response = client.post(f"/disconnect/{oidc.name}/{association.pk}/")
+    assert response.status_code == 302
+    assert not UserSocialAuth.objects.filter(pk=association.pk).exists()
+    assert not _refresh_token_still_works(provider, stored)
+    from integrations.models import CredentialEvent
+
+    kinds = set(
+        CredentialEvent.objects.filter(provider=oidc.name).values_list("kind", "detail")
+    )
+    assert ("revoked", "") in kinds
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_herd_of_threads_on_one_expired_token_makes_one_token_call(client, provider, oidc):
+    association = _login(client, provider, oidc)
+    expire_locally(association)
+    provider.latency(200)
+    barrier = threading.Barrier(12)
+    results: list[object] = []
+
+    def call() -> None:
+        try:
+            barrier.wait(timeout=30)
+            session = get_session(association.user, oidc.name)
+            results.append(session.get("/oauth2/userinfo").status_code)
+        except Exception as error:  # the assertion below shows it
+            results.append(repr(error))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=call) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert results == [200] * 12
+    stats = provider.stats()
+    assert stats["token_calls"]["refresh_token"] == 1
+    assert stats["refresh_rejected"] == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_herd_of_processes_on_one_expired_token_makes_one_token_call(
+    client, provider, oidc, settings
+):
+    assert on_postgresql()
+    association = _login(client, provider, oidc)
+    expire_locally(association)
+    provider.latency(200)
+    db = settings.DATABASES["default"]
+    env = {
+        "DJANGO_SETTINGS_MODULE": "site_config.test_settings",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DEMO_PROVIDER_URL": provider.base_url,
+        "LOG_LEVEL": "WARNING",
+        **oidc.env,  # configured from the environment, as a deployment would be
+    }
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(4)
+    results = context.Queue()
+    from tests.herd_worker import call_get_access_token
+
+    processes = [
+        context.Process(
+            target=call_get_access_token,
+            args=(env, association.user_id, oidc.name, barrier, results),
+        )
+        for _ in range(4)
+    ]
+    for process in processes:
+        process.start()
+    tokens = [results.get(timeout=120) for _ in processes]
+    for process in processes:
+        process.join(timeout=30)
+    assert len(set(tokens)) == 1, tokens
+    stats = provider.stats()
+    assert stats["token_calls"]["refresh_token"] == 1
+    assert stats["refresh_rejected"] == 0
