@@ -30,7 +30,9 @@ def test_log_in_with_an_issuer_and_link_stock_openid_connect(
     settings.SOCIAL_AUTH_OIDC_OIDC_ENDPOINT = provider.base_url
     settings.SOCIAL_AUTH_OIDC_KEY, settings.SOCIAL_AUTH_OIDC_SECRET = OIDC_CLIENT
     settings.SOCIAL_AUTH_OIDC_USE_PKCE = True
-    enable_backends("backends.declared.idp", "social_core.backends.open_id_connect.OpenIdConnectAuth")
+    enable_backends(
+        "backends.declared.idp", "social_core.backends.open_id_connect.OpenIdConnectAuth"
+    )
     for name in ("idp", "oidc"):
         provider.add_redirect_uri(OIDC_CLIENT[0], f"{live_server.url}/complete/{name}/")
 
