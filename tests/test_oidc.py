@@ -11,6 +11,7 @@ import multiprocessing
 import threading
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -22,6 +23,7 @@ from social_django.models import UserSocialAuth
 from social_django.utils import load_strategy
 
 from integrations import ForeignHostRefused, get_session
+from integrations.models import CredentialEvent
 from tests.conftest import OIDC_CLIENT, connect, expire_locally, on_postgresql, raw_extra_data
 
 STOCK = "social_core.backends.open_id_connect.OpenIdConnectAuth"
@@ -197,8 +199,6 @@ def test_disconnect_revokes_at_the_discovered_endpoint(client, provider, oidc):
     assert response.status_code == 302
     assert not UserSocialAuth.objects.filter(pk=association.pk).exists()
     assert not _refresh_token_still_works(provider, stored)
-    from integrations.models import CredentialEvent
-
     kinds = set(
         CredentialEvent.objects.filter(provider=oidc.name).values_list("kind", "detail")
     )
@@ -272,3 +272,44 @@ def test_a_herd_of_processes_on_one_expired_token_makes_one_token_call(
     stats = provider.stats()
     assert stats["token_calls"]["refresh_token"] == 1
     assert stats["refresh_rejected"] == 0
+
+
+@pytest.mark.django_db
+def test_the_admin_connects_refreshes_and_revokes_it(
+    admin_client, admin_user, provider, oidc, django_user_model
+):
+    admin_url = "/admin/social_django/usersocialauth/"
+    callback = f"http://testserver{admin_url}connect/complete/{oidc.name}/"
+    provider.add_redirect_uri(OIDC_CLIENT[0], callback)
+    bob = django_user_model.objects.create_user("bob", password="a-long-password-1")
+    assert f'value="{oidc.name}"' in admin_client.get(f"{admin_url}add/").content.decode()
+
+    begin = admin_client.post(f"{admin_url}add/", {"provider": oidc.name, "user": "bob"})
+    answer = urlsplit(provider.authorize(begin["Location"], username="alice"))
+    response = admin_client.get(f"{answer.path}?{answer.query}")
+    association = UserSocialAuth.objects.get(provider=oidc.name, uid="user_alice")
+    assert association.user == bob and response.status_code == 302
+    listing = admin_client.get(admin_url).content.decode()
+    assert "user_alice" in listing and oidc.title in listing
+
+    refreshed = admin_client.post(
+        admin_url, {"action": "refresh_now", "_selected_action": [association.pk], "index": 0}
+    )
+    assert refreshed.status_code == 302
+    assert provider.stats()["token_calls"]["refresh_token"] == 1
+
+    done = admin_client.post(
+        admin_url,
+        {"action": "revoke_and_disconnect", "_selected_action": [association.pk],
+         "index": 0, "post": "yes"},
+    )
+    assert done.status_code == 302
+    assert not UserSocialAuth.objects.filter(pk=association.pk).exists()
+    events = list(
+        CredentialEvent.objects.filter(provider=oidc.name)
+        .order_by("pk")
+        .values_list("kind", "detail")
+    )
+    assert events == [
+        ("connected", ""), ("refreshed", ""), ("revoked", ""), ("disconnected", "from the admin")
+    ]
