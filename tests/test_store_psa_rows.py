@@ -9,9 +9,13 @@ tokens, ``expires`` relative to ``auth_time``.
 from __future__ import annotations
 
 import time
+import types
 from datetime import datetime
+from importlib import import_module
 
 import pytest
+from django.apps import apps
+from django.db import connection
 from social_django.models import UserSocialAuth
 
 from integrations import get_session
@@ -148,3 +152,19 @@ def test_a_write_of_expires_at_removes_psas_expiry_keys(stock):
     assert association.extra_data["auth_time"]  # only the expiry keys go
     assert indexed_expiry(association) == at(1_900_000_000)
 
+
+def test_the_migration_indexes_the_expiry_of_stock_rows(stock, granted):
+    migration = import_module("integrations.migrations.0004_credential_event_adopted")
+    indexed, missing = stock(2)
+    custodian = granted(1)[0]
+    # As 0003 left them: indexed with no expiry, or (saved with no signal) not at all.
+    CredentialState.objects.filter(association=indexed).update(expires_at=None)
+    CredentialState.objects.filter(association=missing).delete()
+    CredentialState.objects.filter(association=custodian).update(status="sentinel")
+
+    migration.reindex_psa_expiry(apps, types.SimpleNamespace(connection=connection))
+
+    for row in (indexed, missing):
+        assert indexed_expiry(row) == at(row.extra_data["auth_time"] + 3600)
+    assert CredentialState.objects.get(association=missing).status == "active"
+    assert CredentialState.objects.get(association=custodian).status == "sentinel"
