@@ -38,7 +38,8 @@ class CredentialState(models.Model):
 
 
 class CredentialEvent(models.Model):
-    """Append-only history of an association: connected, refreshed, failures, revocation.
+    """Append-only history of an association: connected, refreshed, failures, revocation,
+    and adoption (a row stock Python Social Auth wrote, rewritten in Custodian's shape).
 
     Provider, uid and user are copied so the history outlives a disconnected association.
     `detail` never holds a secret.
@@ -51,6 +52,7 @@ class CredentialEvent(models.Model):
         REAUTH_REQUIRED = "reauth_required"
         REVOKED = "revoked"
         DISCONNECTED = "disconnected"
+        ADOPTED = "adopted"
 
     association = models.ForeignKey(
         "social_django.UserSocialAuth",

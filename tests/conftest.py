@@ -215,3 +215,48 @@ def granted(provider: LoopbackProvider, db):
         return grant_associations(provider, count, **kwargs)
 
     return _grant
+
+
+# --- Rows written by stock Python Social Auth, before the site adopted Custodian --------------
+
+# What a stock site configures to keep refresh tokens (SOCIAL_AUTH_<NAME>_EXTRA_DATA), as
+# social-core's Google backend declares it; user_id as Monzo's backend does.
+STOCK_EXTRA_DATA = [("refresh_token", "refresh_token", True), ("expires_in", "expires"), "user_id"]
+
+
+class StockRows:
+    """`stock(count, backend="demo")`: that many associations stored the stock PSA way, for
+    real: a real token response from the loopback provider, passed through the backend's own
+    ``extra_data`` (what social-core's ``load_extra_data`` stores: plaintext tokens,
+    ``expires`` relative to ``auth_time``), saved with ``UserSocialAuth.objects.create``.
+    `tokens` lists every token handed out, to check that no output shows one."""
+
+    def __init__(self, provider: LoopbackProvider) -> None:
+        self.provider = provider
+        self.tokens: list[str] = []
+
+    def __call__(self, count: int, backend: str = "demo") -> list[UserSocialAuth]:
+        from django.contrib.auth import get_user_model
+        from social_django.utils import load_backend, load_strategy
+
+        client_id = MONZO_CLIENT[0] if backend == "monzo" else DEMO_CLIENT[0]
+        prefix = f"stock-{backend}-{len(self.tokens)}-"
+        rows = []
+        for grant in self.provider.bulk_grant(count, prefix=prefix, client_id=client_id):
+            response = {key: value for key, value in grant.items() if key != "username"}
+            self.tokens += [grant["access_token"], grant["refresh_token"]]
+            user = get_user_model().objects.create(username=grant["username"])
+            stock_backend = load_backend(load_strategy(), backend, redirect_uri=None)
+            extra_data = stock_backend.extra_data(user, grant["user_id"], response, {}, {})
+            rows.append(
+                UserSocialAuth.objects.create(
+                    user=user, provider=backend, uid=grant["user_id"], extra_data=extra_data
+                )
+            )
+        return rows
+
+
+@pytest.fixture
+def stock(settings, provider: LoopbackProvider, db) -> StockRows:
+    settings.SOCIAL_AUTH_DEMO_EXTRA_DATA = STOCK_EXTRA_DATA
+    return StockRows(provider)

@@ -30,7 +30,7 @@ from integrations.exceptions import (
 )
 from integrations.providers.registry import keepalive_periods
 from integrations.refreshing.single_flight import renew
-from integrations.store.credentials import Status
+from integrations.store.credentials import Status, expires_at_of
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class Refresher:
         if association is None or not self.is_due(association, time.time()):
             return Attempt(Outcome.SKIPPED)
         self.limiter.acquire(association.provider)
-        expires_at = (association.extra_data or {}).get("expires_at")
+        expires_at = expires_at_of(association.extra_data or {})
         try:
             if expires_at is None:
                 # Keep-alive of a token without expiry: forced, still single-flight.
@@ -142,7 +142,7 @@ class Refresher:
             else:
                 # Due as long as the stored expiry is still the one just read: once another
                 # caller has replaced the token, this one does not refresh again.
-                renewal = renew(association, leeway=int(expires_at) - time.time())
+                renewal = renew(association, leeway=expires_at - time.time())
         except CredentialsUnreadable:
             # No configured key reads this row: no retry cures that, and the row is kept as
             # it is so that restoring the key brings it back.
@@ -161,8 +161,8 @@ class Refresher:
         data = association.extra_data or {}
         if data.get("status") == Status.REAUTH_REQUIRED:
             return False
-        expires_at = data.get("expires_at")
-        if expires_at is not None and int(expires_at) - now <= self.within:
+        expires_at = expires_at_of(data)
+        if expires_at is not None and expires_at - now <= self.within:
             return True
         idle_limit = self.keepalive.get(association.provider)
         if idle_limit is None:

@@ -10,6 +10,12 @@ Every provider's credentials are stored as::
     status         "active" | "reauth_required" | "awaiting_approval"
 
 Other keys (user_id, auth_time, refreshed_at, ...) sit beside them untouched.
+
+Rows written by stock Python Social Auth before the site adopted Custodian hold plaintext
+tokens and PSA's expiry keys (``expires``, ``expires_in``, ``expires_on``, with ``auth_time``)
+instead of ``expires_at``. They are read as they are (``expires_at_of`` gives their expiry by
+PSA's own rules) until ``manage.py adopt_credentials`` or the next login or refresh rewrites
+them; a write of ``expires_at`` removes PSA's keys, so the two can never disagree.
 """
 
 from __future__ import annotations
@@ -24,8 +30,13 @@ from integrations.security import secrets_registry
 from integrations.store import crypto
 
 SECRET_FIELDS = ("access_token", "refresh_token", "id_token")
+# Where stock Python Social Auth keeps an expiry; Custodian keeps only expires_at.
+PSA_EXPIRY_KEYS = ("expires_in", "expires", "expires_on")
 # Keys of a raw provider response that must never reach extra_data unnormalized.
-RAW_TOKEN_KEYS = (*SECRET_FIELDS, "expires_in", "expires", "expires_on")
+RAW_TOKEN_KEYS = (*SECRET_FIELDS, *PSA_EXPIRY_KEYS)
+# social-core's line between a lifetime and an absolute time in "expires" (two years, in
+# seconds: UserMixin._handle_expires_field); no token lives that long, no epoch is that early.
+ABSOLUTE_AFTER = 63_072_000
 
 
 class Status:
@@ -39,15 +50,67 @@ class Status:
 def read_credentials(extra_data: Mapping[str, Any]) -> Credentials:
     """Return the decrypted credentials held in `extra_data`."""
     refresh_token = extra_data.get("refresh_token")
-    expires_at = extra_data.get("expires_at")
     return Credentials(
         access_token=crypto.decrypt(extra_data.get("access_token") or ""),
         refresh_token=crypto.decrypt(refresh_token) if refresh_token else None,
         token_type=extra_data.get("token_type") or "Bearer",
         scope=extra_data.get("scope") or "",
-        expires_at=int(expires_at) if expires_at is not None else None,
+        expires_at=expires_at_of(extra_data),
         status=extra_data.get("status") or Status.ACTIVE,
     )
+
+
+def expires_at_of(extra_data: Mapping[str, Any]) -> int | None:
+    """Return when the stored access token expires (epoch seconds), or None if unknown.
+
+    The one reading of a stored expiry, shared by the credentials and their index, so that a
+    row PSA wrote is due at the same moment for a request and for the background refresh.
+    Custodian's ``expires_at`` wins; without it, PSA's keys are read the way social-core reads
+    them (``UserMixin.expiration_timedelta``): ``expires_on`` is absolute, ``expires_in`` is
+    relative to ``auth_time``, ``expires`` is absolute past ABSOLUTE_AFTER and relative below.
+    PSA counts a relative expiry without ``auth_time`` from *now*, whenever asked: a token
+    that never comes due, which is what None says here. A value that is no number is unknown
+    too (PSA raises; a stored row must stay readable).
+    """
+    if extra_data.get("expires_at") is not None:
+        return _epoch(extra_data["expires_at"])
+    if extra_data.get("expires_on") is not None:
+        return _epoch(extra_data["expires_on"])
+    if extra_data.get("expires_in") is not None:
+        return _after_auth(extra_data, _epoch(extra_data["expires_in"]))
+    expires = _epoch(extra_data.get("expires"))
+    if expires is None or expires > ABSOLUTE_AFTER:
+        return expires
+    return _after_auth(extra_data, expires)
+
+
+def _after_auth(extra_data: Mapping[str, Any], seconds: int | None) -> int | None:
+    auth_time = _epoch(extra_data.get("auth_time"))
+    if seconds is None or not auth_time:  # PSA ignores a missing or zero auth_time
+        return None
+    return auth_time + seconds
+
+
+def _epoch(value: Any) -> int | None:
+    """`value` as whole seconds, or None when it is missing or no number."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        return int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def superseding_psa_expiry(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Return `fields`, plus the removal of PSA's expiry keys when they write ``expires_at``.
+
+    A stale ``expires`` beside a new ``expires_at`` would be harmless to expires_at_of (which
+    prefers expires_at) but wrong to anyone else reading the row, so the keys go in the same
+    write. Removing a key that is not there changes nothing.
+    """
+    if "expires_at" not in fields:
+        return dict(fields)
+    return {**dict.fromkeys(PSA_EXPIRY_KEYS), **fields}
 
 
 def token_fields_from_response(
@@ -85,7 +148,7 @@ def _expires_at(response: Mapping[str, Any], now: float) -> int | None:
                 return None
             # Some providers send an absolute time under "expires"; anything past two years
             # from the epoch cannot be a lifetime.
-            return seconds if seconds > 63_072_000 else int(now) + seconds
+            return seconds if seconds > ABSOLUTE_AFTER else int(now) + seconds
     if response.get("expires_at") not in (None, ""):
         try:
             return int(float(response["expires_at"]))

@@ -25,7 +25,12 @@ from django.utils import timezone
 from social_django.models import UserSocialAuth
 
 from integrations.models import CredentialState
-from integrations.store.credentials import seal, token_fields_from_response
+from integrations.store.credentials import (
+    expires_at_of,
+    seal,
+    superseding_psa_expiry,
+    token_fields_from_response,
+)
 from integrations.store.times import to_datetime
 
 # extra_data keys mirrored in CredentialState, and the column each goes to.
@@ -59,7 +64,12 @@ class JSONMerge(Func):
 
 def merge_extra_data(association_id: int, fields: Mapping[str, Any]) -> None:
     """Write `fields` (already sealed) into one association's extra_data, leaving other keys,
-    and the matching CredentialState columns, in one transaction."""
+    and the matching CredentialState columns, in one transaction.
+
+    Writing ``expires_at`` also removes the expiry keys stock Python Social Auth left, so the
+    row's expiry is then the one written, also for the index.
+    """
+    fields = superseding_psa_expiry(fields)
     with transaction.atomic():
         UserSocialAuth.objects.filter(pk=association_id).update(
             extra_data=JSONMerge("extra_data", fields), modified=timezone.now()
@@ -70,7 +80,11 @@ def merge_extra_data(association_id: int, fields: Mapping[str, Any]) -> None:
 def sync_state(association: UserSocialAuth) -> None:
     """Bring the index in step with an association saved outside merge_extra_data."""
     data = association.extra_data or {}
-    _write_state(association.pk, {key: data.get(key) for key in INDEXED})
+    values = {key: data.get(key) for key in INDEXED}
+    # A row saved by Python Social Auth keeps its expiry its own way: read it as the
+    # credentials do, or the background refresh would never find it due.
+    values["expires_at"] = expires_at_of(data)
+    _write_state(association.pk, values)
 
 
 def _write_state(association_id: int, values: Mapping[str, Any]) -> None:
@@ -111,6 +125,7 @@ def store_token_response(
 def patch_association(association: UserSocialAuth, fields: Mapping[str, Any]) -> None:
     """Merge `fields` (already sealed) into the row and mirror it on the instance in memory,
     the way the database applied it (None removes a key)."""
+    fields = superseding_psa_expiry(fields)
     merge_extra_data(association.pk, fields)
     merged = {**(association.extra_data or {}), **fields}
     association.extra_data = {key: value for key, value in merged.items() if value is not None}

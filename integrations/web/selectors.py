@@ -10,7 +10,7 @@ from social_django.models import UserSocialAuth
 
 from integrations.providers.registry import is_offered, provider_title
 from integrations.store import crypto
-from integrations.store.credentials import SECRET_FIELDS, Status
+from integrations.store.credentials import SECRET_FIELDS, Status, expires_at_of
 from integrations.store.times import to_datetime
 
 # Shown instead of the stored status when no configured key decrypts the tokens.
@@ -40,7 +40,7 @@ def connections_of(user) -> list[ConnectionRow]:
     rows = []
     for association in UserSocialAuth.objects.filter(user=user).order_by("-created"):
         data = association.extra_data or {}
-        expires_at = data.get("expires_at")
+        expires_at = expires_at_of(data)
         refreshed_at = data.get("refreshed_at")
         rows.append(
             ConnectionRow(
