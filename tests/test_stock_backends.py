@@ -9,13 +9,16 @@ shapes; the backend is social-core's own class with only its HTTP exit routed to
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.test import Client
 from social_core.backends import (
     auth0,
     azuread,
@@ -30,6 +33,7 @@ from social_core.backends import (
     microsoft,
     okta,
     okta_openidconnect,
+    open_id_connect,
     salesforce,
     slack,
     spotify,
@@ -42,7 +46,8 @@ from social_core.backends.base import BaseAuth
 from social_core.utils import setting_name
 from social_django.models import UserSocialAuth
 
-from backends.profiles import profile_for
+from backends.credentials import Credentials
+from backends.profiles import Revocation, profile_for
 from integrations import ForeignHostRefused, ReauthRequired, get_session, refresh
 from integrations.models import CredentialEvent
 from integrations.providers.registry import backend_instance, keepalive_periods
@@ -688,20 +693,30 @@ def case(request: pytest.FixtureRequest) -> Case:
     return request.param
 
 
-@pytest.fixture
-def double(case: Case, settings: Any) -> Iterator[ProviderDouble]:
-    """The provider's double, and the site with the routed stock backend enabled and
-    configured the way PSA documents it."""
-    double = ProviderDouble(case.shape)
+@contextmanager
+def enabled(
+    settings: Any, backend: type[BaseAuth[Any]], shape: Shape, extra: Mapping[str, Any]
+) -> Iterator[ProviderDouble]:
+    """A double answering per `shape`, and the site with the routed stock backend enabled
+    and configured the way PSA documents it (SOCIAL_AUTH_<NAME>_KEY, _SECRET, ...)."""
+    double = ProviderDouble(shape)
     settings.PROVIDER_DOUBLE_URL = double.base_url
-    settings.AUTHENTICATION_BACKENDS = [routed(case.backend), *settings.AUTHENTICATION_BACKENDS]
-    for key, value in {"KEY": CLIENT_ID, "SECRET": CLIENT_SECRET, **case.settings}.items():
-        setattr(settings, setting_name(case.name, key), value)
+    settings.AUTHENTICATION_BACKENDS = [routed(backend), *settings.AUTHENTICATION_BACKENDS]
+    for key, value in {"KEY": CLIENT_ID, "SECRET": CLIENT_SECRET, **extra}.items():
+        setattr(settings, setting_name(backend.name, key), value)
     # Through the module: social-core rebinds BACKENDSCACHE when it reloads backends.
     backend_utils.BACKENDSCACHE.clear()
-    yield double
-    backend_utils.BACKENDSCACHE.clear()
-    double.stop()
+    try:
+        yield double
+    finally:
+        backend_utils.BACKENDSCACHE.clear()
+        double.stop()
+
+
+@pytest.fixture
+def double(case: Case, settings: Any) -> Iterator[ProviderDouble]:
+    with enabled(settings, case.backend, case.shape, case.settings) as double:
+        yield double
 
 
 @pytest.fixture
@@ -774,6 +789,11 @@ def test_login(case: Case, double: ProviderDouble, client: Any, dora: Any) -> No
     profile = profile_for(case.name)
     assert profile.keepalive == case.keepalive
     assert keepalive_periods().get(case.name) == case.keepalive
+    # The login page offers it by the profile's title; its forms may go to the provider.
+    page = Client().get("/login/")
+    assert profile.title and f"Log in with {profile.title}" in page.content.decode()
+    authorize = urlsplit(case.authorize)
+    assert f"{authorize.scheme}://{authorize.netloc}" in page["Content-Security-Policy"]
 
 
 def test_session_sends_the_token_to_the_provider_only(
@@ -926,3 +946,96 @@ def test_disconnect_revokes_as_documented(
         assert authorization is None
     # The provider ended the grant.
     assert not double.token_works(access)
+
+
+# --- Beyond the common journey -----------------------------------------------------------
+
+
+def case_named(name: str) -> Case:
+    return next(case for case in CASES if case.name == name and not case.id)
+
+
+def test_a_revocation_refused_in_the_body_is_recorded_as_failed(
+    settings: Any, client: Any, dora: Any
+) -> None:
+    """Slack answers HTTP 200 with "ok": false; the profile reads the body."""
+    case = case_named("slack")
+    shape = dataclasses.replace(
+        case.shape, revoke_answer=(200, {"ok": False, "error": "invalid_auth"})
+    )
+    with enabled(settings, case.backend, shape, case.settings) as double:
+        association, _ = connect(client, case, double)
+        client.post(f"/disconnect/slack/{association.pk}/")
+
+    assert not UserSocialAuth.objects.filter(pk=association.pk).exists()
+    revoked = CredentialEvent.objects.get(kind="revoked")
+    assert revoked.detail == "revocation failed (the provider refused); disconnected anyway"
+
+
+def test_the_sites_own_scopes_replace_the_profiles(
+    settings: Any, client: Any, dora: Any
+) -> None:
+    case = case_named("microsoft-graph")
+    extra = {**case.settings, "SCOPE": ["Mail.Read"]}
+    with enabled(settings, case.backend, case.shape, extra):
+        location = client.post("/login/microsoft-graph/")["Location"]
+    assert parse_qs(urlsplit(location).query)["scope"] == ["Mail.Read User.Read"]
+
+
+OIDC_ISSUER = "https://id.example.com/realms/acme"
+
+
+@pytest.mark.parametrize(
+    ("methods", "basic"), [(["client_secret_basic"], True), (["client_secret_post"], False)]
+)
+def test_oidc_uses_the_issuer_and_the_discovered_revocation_endpoint(
+    settings: Any, methods: list[str], basic: bool
+) -> None:
+    """The generic backend's profile: API base = issuer; RFC 7009 at the discovery document's
+    revocation_endpoint, with the hint and the client authentication of its token calls."""
+    issuer = f"{OIDC_ISSUER}-{methods[0]}"  # one discovery document per variant (it is cached)
+    shape = Shape(
+        token_url=f"{issuer}/token",
+        documents={
+            f"{issuer}/.well-known/openid-configuration": {
+                "issuer": issuer,
+                "token_endpoint": f"{issuer}/token",
+                "revocation_endpoint": f"{issuer}/revoke",
+                "token_endpoint_auth_methods_supported": methods,
+            }
+        },
+        revoke_url=f"{issuer}/revoke",
+    )
+    backend_class = open_id_connect.OpenIdConnectAuth
+    with enabled(settings, backend_class, shape, {"OIDC_ENDPOINT": issuer}) as double:
+        backend = backend_instance("oidc")
+        profile = profile_for("oidc")
+        assert profile.base_url(backend, {}) == issuer
+        credentials = Credentials("access-1", "refresh-1", "Bearer", "", None, "active")
+
+        assert profile.revoke(backend, credentials, "sub-1", {}) is True
+
+    (call,) = double.of_kind("revoke")
+    assert (call.method, call.url) == ("POST", f"{issuer}/revoke")
+    fields = {"token": "refresh-1", "token_type_hint": "refresh_token"}
+    if basic:
+        assert call.basic == (CLIENT_ID, CLIENT_SECRET)
+        assert call.form == fields
+    else:
+        assert call.form == {**fields, **CLIENT}
+        assert "Authorization" not in call.headers
+
+
+def test_every_profile_describes_its_revocation() -> None:
+    """One line per profile for operators, whatever the kind of its revocation URL."""
+    from backends.profiles import registered
+
+    revocations = {
+        name: profile.revocation
+        for name, profile in registered().items()
+        if isinstance(profile.revocation, Revocation)
+    }
+    assert len(revocations) >= 15
+    for name, revocation in revocations.items():
+        described = revocation.describe()
+        assert described.startswith(f"{revocation.method} ") and "\n" not in described, name

@@ -73,7 +73,8 @@ class Revocation:
             "backend": ", client as at the token endpoint",
             "client_id": ", client id in the body",
         }.get(self.auth, "")
-        return f"{self.method} {where}, {self.token} token {how}{client}"
+        hint = " with token_type_hint" if self.hint else ""
+        return f"{self.method} {where}, {self.token} token {how}{hint}{client}"
 
     def revoke(
         self, backend: Any, credentials: Credentials, uid: str, *, api_base_url: str = ""
