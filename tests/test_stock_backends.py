@@ -1039,3 +1039,15 @@ def test_every_profile_describes_its_revocation() -> None:
     for name, revocation in revocations.items():
         described = revocation.describe()
         assert described.startswith(f"{revocation.method} ") and "\n" not in described, name
+
+
+def test_a_sites_own_profile_replaces_the_shipped_one() -> None:
+    from backends.profiles import Profile, register
+
+    shipped = profile_for("github")
+    try:
+        register(Profile(name="github", title="GitHub Enterprise", revocation=None))
+        assert profile_for("github").title == "GitHub Enterprise"
+    finally:
+        register(shipped)
+    assert profile_for("github") is shipped

@@ -171,7 +171,13 @@ _PROFILES: dict[str, Profile] = {}
 
 
 def register(*profiles: Profile) -> None:
-    """Add profiles to the registry (a later one with the same name replaces the earlier)."""
+    """Add profiles to the registry (a later one with the same name replaces the earlier).
+
+    The shipped profiles are registered first, so that a site's own profile for a backend
+    that has one (registered from its AppConfig.ready(), say) replaces it rather than being
+    replaced when the shipped ones load.
+    """
+    _load_builtin()
     for profile in profiles:
         _PROFILES[profile.name] = profile
 
