@@ -264,7 +264,7 @@ def declared_profile(name: str) -> Profile | None:
             api_base_url=declaration.api_base_url or (lambda backend, data: declaration.issuer),
             api_hosts=tuple(declaration.api_hosts),
             # RFC 7009 at the discovered revocation_endpoint, with the refresh token.
-            revocation=Revocation(hint=True, auth="auto"),
+            revocation=Revocation(hint=True, auth="backend"),
             refresh="refresh tokens as the provider issues them (scope offline_access at some)",
         )
     revocation = None

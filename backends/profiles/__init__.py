@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import requests
+
 from backends.profiles.revocation import Revocation, social_core_revoke
 
 if TYPE_CHECKING:
@@ -59,6 +61,16 @@ class Profile:
     # Authorization parameters Custodian needs (a refresh token at all: Google's
     # access_type=offline); the site's own SOCIAL_AUTH_<NAME>_AUTH_EXTRA_ARGUMENTS win.
     auth_params: Mapping[str, str] = field(default_factory=dict)
+    # Scopes Custodian needs besides the backend's defaults (OpenID Connect's offline_access:
+    # without it Microsoft, Okta and Auth0 issue no refresh token); the site's own
+    # SOCIAL_AUTH_<NAME>_SCOPE wins.
+    scopes: tuple[str, ...] = ()
+    # (JSON body of a failed token call) -> the provider's error code, for providers that do
+    # not put it in OAuth's `error` field (Zoom's `reason`, Twitch's `message`, Strava's
+    # `errors`); `reauth_codes` are matched against it.
+    error_code: Callable[[Any], str | None] | None = None
+    # (backend) -> headers every API request needs besides the token (Twitch's Client-Id).
+    headers: Callable[[Any], Mapping[str, str]] | None = None
     # How its tokens refresh, in a few words, for operators.
     refresh: str = ""
     # Where the facts above come from.
@@ -117,6 +129,39 @@ class Profile:
             self.reauth_codes
         )
 
+    def provider_code(self, error: BaseException) -> object:
+        """The provider's error code of a failed token call: the profile's `error_code` read
+        from the answer's body when it has one, else social-core's (OAuth's `error`)."""
+        code = getattr(error, "provider_code", None)
+        if self.error_code is None:
+            return code
+        body = _error_body(error)
+        own = self.error_code(body) if body is not None else None
+        return own or code
+
+    def is_reauth_error(self, error: BaseException) -> bool:
+        """Whether a failed token call says the grant is gone, by this provider's codes."""
+        return self.is_reauth_code(self.provider_code(error))
+
+    def request_headers(self, backend: Any) -> dict[str, str]:
+        """Headers the provider's API wants on every request, besides the token."""
+        return dict(self.headers(backend)) if self.headers else {}
+
+
+def _error_body(error: BaseException) -> Any:
+    """The JSON body of the provider's answer behind `error` (social-core raises its own
+    exception from requests' HTTPError, which holds the response); None when there is none."""
+    seen: BaseException | None = error
+    while seen is not None:
+        response = getattr(seen, "response", None)
+        if isinstance(response, requests.Response):
+            try:
+                return response.json()
+            except ValueError:
+                return None
+        seen = seen.__cause__
+    return None
+
 
 def fill(template: str, data: Mapping[str, Any]) -> str:
     """Fill `{field}` names of `template` from `data`; a missing or empty field gives ""
@@ -132,7 +177,13 @@ _PROFILES: dict[str, Profile] = {}
 
 
 def register(*profiles: Profile) -> None:
-    """Add profiles to the registry (a later one with the same name replaces the earlier)."""
+    """Add profiles to the registry (a later one with the same name replaces the earlier).
+
+    The shipped profiles are registered first, so that a site's own profile for a backend
+    that has one (registered from its AppConfig.ready(), say) replaces it rather than being
+    replaced when the shipped ones load.
+    """
+    _load_builtin()
     for profile in profiles:
         _PROFILES[profile.name] = profile
 
@@ -165,5 +216,4 @@ def has_profile(name: str) -> bool:
 def _load_builtin() -> None:
     """Import the shipped profiles once (they register themselves)."""
     import backends.monzo
-    import backends.profiles.oidc
     import backends.profiles.stock  # noqa: F401

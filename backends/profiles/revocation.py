@@ -11,9 +11,11 @@ Python Social Auth's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+import requests
 from requests.auth import AuthBase, HTTPBasicAuth
 from social_core.exceptions import SocialAuthBaseException
 
@@ -22,12 +24,12 @@ if TYPE_CHECKING:
 
 TokenKind = Literal["access", "refresh"]
 Placement = Literal["form", "json", "query", "bearer"]
-# "auto": as the backend authenticates at the token endpoint (an OpenID provider's discovery
-# document says which methods it supports).
-ClientAuth = Literal["basic", "post", "none", "auto"]
+# "backend": whichever the backend uses at its token endpoint (Basic when use_basic_auth());
+# "client_id": the client id alone, no secret (Twitch).
+ClientAuth = Literal["basic", "post", "none", "backend", "client_id"]
 TOKEN_KINDS = ("access", "refresh")
 PLACEMENTS = ("form", "json", "query", "bearer")
-CLIENT_AUTHS = ("basic", "post", "none", "auto")
+CLIENT_AUTHS = ("basic", "post", "none", "backend", "client_id")
 METHODS = ("POST", "GET", "DELETE")
 # `url` value meaning "ask the backend": its revoke_token_url(), which for OpenID Connect
 # backends is the discovery document's revocation_endpoint.
@@ -39,12 +41,14 @@ class Revocation:
     """One provider's way of revoking a grant.
 
     `url` may name `{client_id}` and `{api_base_url}`; empty, it is the backend's own
-    `revoke_token_url()` (the discovered endpoint of an OpenID provider). `token` says which
-    token is revoked; "refresh" falls back to the access token when there is none, and
-    revoking the refresh token ends the whole grant (RFC 7009 §2.1).
+    `revoke_token_url()` (the discovered endpoint of an OpenID provider); a callable gets the
+    backend (for endpoints on a host the site configures: a Keycloak realm, an Okta org).
+    `token` says which token is revoked; "refresh" falls back to the access token when there
+    is none, and revoking the refresh token ends the whole grant (RFC 7009 §2.1). `confirm`
+    reads a 2xx answer for providers that report failure inside one (Slack's `"ok": false`).
     """
 
-    url: str = FROM_BACKEND
+    url: str | Callable[[Any], str] = FROM_BACKEND
     method: str = "POST"
     token: TokenKind = "refresh"
     placement: Placement = "form"
@@ -53,21 +57,28 @@ class Revocation:
     param: str = "token"
     # Send RFC 7009's token_type_hint with it.
     hint: bool = False
+    # (response) -> whether a 2xx answer confirms the revocation; None: any 2xx does.
+    confirm: Callable[[requests.Response], bool] | None = None
 
     def describe(self, *, client_id: str = "{client_id}", api_base_url: str = "") -> str:
         """One line for operators (`manage.py providers`)."""
-        where = (
-            self.url.format(client_id=client_id, api_base_url=api_base_url or "{api_base_url}")
-            if self.url
-            else "the discovered revocation_endpoint"
-        )
+        if callable(self.url):
+            where = (self.url.__doc__ or "a URL from the backend's settings").strip()
+        elif self.url:
+            where = self.url.format(
+                client_id=client_id, api_base_url=api_base_url or "{api_base_url}"
+            )
+        else:
+            where = "the discovered revocation_endpoint"
         how = "as bearer" if self.placement == "bearer" else f"as {self.param} ({self.placement})"
         client = {
             "basic": ", client by HTTP Basic",
             "post": ", client in the body",
-            "auto": ", client authenticated as at the token endpoint",
+            "backend": ", client as at the token endpoint",
+            "client_id": ", client id in the body",
         }.get(self.auth, "")
-        return f"{self.method} {where}, {self.token} token {how}{client}"
+        hint = " with token_type_hint" if self.hint else ""
+        return f"{self.method} {where}, {self.token} token {how}{hint}{client}"
 
     def revoke(
         self, backend: Any, credentials: Credentials, uid: str, *, api_base_url: str = ""
@@ -81,7 +92,9 @@ class Revocation:
         if self.token == "refresh" and credentials.refresh_token:
             token, kind = credentials.refresh_token, "refresh_token"
         client_id, client_secret = backend.get_key_and_secret()
-        if self.url:
+        if callable(self.url):
+            url = self.url(backend)
+        elif self.url:
             url = self.url.format(client_id=client_id, api_base_url=api_base_url.rstrip("/"))
         else:
             url = backend.revoke_token_url(token, uid)
@@ -97,12 +110,14 @@ class Revocation:
             if self.hint:
                 fields["token_type_hint"] = kind
         client_auth = self.auth
-        if client_auth == "auto":
+        if client_auth == "backend":
             client_auth = "basic" if backend.use_basic_auth() else "post"
         if client_auth == "basic":
             auth = HTTPBasicAuth(client_id, client_secret)
         elif client_auth == "post":
             fields.update(client_id=client_id, client_secret=client_secret)
+        elif client_auth == "client_id":
+            fields["client_id"] = client_id
         body: dict[str, Any] = {}
         if self.placement == "json":
             body["json"] = fields
@@ -118,7 +133,9 @@ class Revocation:
             if getattr(error, "status_code", None) is not None:
                 return False  # the provider answered, and refused
             raise
-        return 200 <= response.status_code < 300
+        if not 200 <= response.status_code < 300:
+            return False
+        return self.confirm(response) if self.confirm else True
 
 
 def social_core_revoke(backend: Any, credentials: Credentials, uid: str) -> bool | None:

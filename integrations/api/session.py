@@ -214,13 +214,16 @@ def get_session(user: Any, provider: str, uid: str | None = None) -> ProviderSes
     association = get_association(user, provider, uid)
     backend = backend_instance(provider)
     profile = provider_profile(provider)
-    return ProviderSession(
+    session = ProviderSession(
         association,
         base_url=profile.base_url(backend, association.extra_data or {}),
         timeout=settings.CUSTODIAN_HTTP_TIMEOUT,
         leeway=settings.CUSTODIAN_REFRESH_LEEWAY,
         api_hosts=profile.hosts(backend),
     )
+    # Headers the provider's API requires on every call (Twitch's Client-Id).
+    session.headers.update(profile.request_headers(backend))
+    return session
 
 
 def get_token(user: Any, provider: str, uid: str | None = None) -> dict[str, Any]:

@@ -44,13 +44,20 @@ class CustodianStrategy(DjangoStrategy):
     def setting(self, name: str, default: Any = None, backend: Any = None) -> Any:
         """PSA's setting lookup, with the provider profile's authorization parameters as the
         default of AUTH_EXTRA_ARGUMENTS (Google's access_type=offline: without it there is no
-        refresh token); a site that sets SOCIAL_AUTH_<NAME>_AUTH_EXTRA_ARGUMENTS keeps its own.
+        refresh token) and its scopes as the default of SCOPE (offline_access); a site that
+        sets SOCIAL_AUTH_<NAME>_AUTH_EXTRA_ARGUMENTS or _SCOPE keeps its own.
         """
         value = super().setting(name, default, backend)
-        if name == "AUTH_EXTRA_ARGUMENTS" and backend is not None and value == default:
+        if backend is None or value != default:
+            return value
+        if name == "AUTH_EXTRA_ARGUMENTS":
             params = profile_for(backend.name).auth_params
             if params:
                 return {**params, **(value or {})}
+        elif name == "SCOPE":
+            scopes = profile_for(backend.name).scopes
+            if scopes:
+                return [*(value or []), *scopes]
         return value
 
     def get_setting(self, name: str) -> Any:

@@ -193,10 +193,11 @@ def _refresh_row(row: UserSocialAuth, needs_refresh: Callable[[Credentials], boo
 
 def _means_reconnect(provider: str, error: SocialAuthBaseException) -> bool:
     """invalid_grant and its kin (social-core's reading), or a code the provider's profile
-    lists as "the grant is gone" (Monzo's unauthorized.bad_refresh_token)."""
+    lists as "the grant is gone" (Monzo's unauthorized.bad_refresh_token; Zoom's reason
+    "Invalid Token!", which the profile reads from the body)."""
     if isinstance(error, AuthCredentialError) and error.code == "reauthentication_required":
         return True
-    return provider_profile(provider).is_reauth_code(getattr(error, "provider_code", None))
+    return provider_profile(provider).is_reauth_error(error)
 
 
 def _on_rejected_grant(
@@ -219,7 +220,8 @@ def _on_rejected_grant(
         # An earlier refresh with this very token never got its answer: the provider most
         # likely rotated then, and the new tokens were lost in transit.
         return _mark_reauth(row, used, RESPONSE_LOST)
-    return _mark_reauth(row, used, str(getattr(error, "provider_code", None) or error.code))
+    code = provider_profile(row.provider).provider_code(error)
+    return _mark_reauth(row, used, str(code or error.code))
 
 
 def _mark_reauth(row: UserSocialAuth, current: Credentials, reason: str) -> _Outcome:
