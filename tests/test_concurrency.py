@@ -6,14 +6,12 @@ show up as a rejected call and a revoked grant, not only as a count.
 
 from __future__ import annotations
 
-import multiprocessing
-import threading
-
 import pytest
-from django.db import connection
 
 from integrations import get_session
 from tests.conftest import connect, expire_locally, on_postgresql
+from tests.herd import process_herd, site_env, thread_herd
+from tests.herd_worker import call_whoami
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,23 +30,8 @@ def _connected_and_expired(client, provider):
 def test_threads_on_one_expired_token_cause_one_refresh(client, provider):
     association = _connected_and_expired(client, provider)
     user = association.user
-    barrier = threading.Barrier(20)
-    results: list[object] = []
 
-    def call() -> None:
-        try:
-            barrier.wait(timeout=30)
-            results.append(get_session(user, "demo").get("/ping/whoami").status_code)
-        except Exception as error:  # the assertion below shows it
-            results.append(repr(error))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=call) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    results = thread_herd(20, lambda: get_session(user, "demo").get("/ping/whoami").status_code)
 
     assert results == [200] * 20
     stats = provider.stats()
@@ -62,27 +45,10 @@ def test_threads_on_one_expired_token_cause_one_refresh(client, provider):
 def test_processes_on_one_expired_token_cause_one_refresh(client, provider, settings):
     assert on_postgresql()
     association = _connected_and_expired(client, provider)
-    db = settings.DATABASES["default"]
-    env = {
-        "DJANGO_SETTINGS_MODULE": "site_config.settings",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "DEMO_PROVIDER_URL": provider.base_url,
-        "LOG_LEVEL": "WARNING",
-    }
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(4)
-    results = context.Queue()
-    from tests.herd_worker import call_whoami
 
-    processes = [
-        context.Process(target=call_whoami, args=(env, association.user_id, barrier, results))
-        for _ in range(4)
-    ]
-    for process in processes:
-        process.start()
-    outcomes = [results.get(timeout=120) for _ in processes]
-    for process in processes:
-        process.join(timeout=30)
+    outcomes = process_herd(
+        4, call_whoami, site_env(settings, provider), association.user_id
+    )
 
     assert outcomes == [200] * 4
     stats = provider.stats()

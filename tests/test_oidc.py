@@ -7,8 +7,6 @@ many ask), answer PSA's own get_access_token, and revoke on disconnect."""
 from __future__ import annotations
 
 import json
-import multiprocessing
-import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -17,7 +15,6 @@ import pytest
 import requests
 import time_machine
 from django.contrib.auth import get_user_model
-from django.db import connection
 from social_core.backends.open_id_connect import OpenIdConnectAuth
 from social_django.models import UserSocialAuth
 from social_django.utils import load_strategy
@@ -25,6 +22,8 @@ from social_django.utils import load_strategy
 from integrations import ForeignHostRefused, get_session
 from integrations.models import CredentialEvent
 from tests.conftest import OIDC_CLIENT, connect, expire_locally, on_postgresql, raw_extra_data
+from tests.herd import process_herd, site_env, thread_herd
+from tests.herd_worker import call_get_access_token
 
 STOCK = "social_core.backends.open_id_connect.OpenIdConnectAuth"
 
@@ -210,24 +209,12 @@ def test_a_herd_of_threads_on_one_expired_token_makes_one_token_call(client, pro
     association = _login(client, provider, oidc)
     expire_locally(association)
     provider.latency(200)
-    barrier = threading.Barrier(12)
-    results: list[object] = []
 
-    def call() -> None:
-        try:
-            barrier.wait(timeout=30)
-            session = get_session(association.user, oidc.name)
-            results.append(session.get("/oauth2/userinfo").status_code)
-        except Exception as error:  # the assertion below shows it
-            results.append(repr(error))
-        finally:
-            connection.close()
+    results = thread_herd(
+        12,
+        lambda: get_session(association.user, oidc.name).get("/oauth2/userinfo").status_code,
+    )
 
-    threads = [threading.Thread(target=call) for _ in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
     assert results == [200] * 12
     stats = provider.stats()
     assert stats["token_calls"]["refresh_token"] == 1
@@ -243,31 +230,11 @@ def test_a_herd_of_processes_on_one_expired_token_makes_one_token_call(
     association = _login(client, provider, oidc)
     expire_locally(association)
     provider.latency(200)
-    db = settings.DATABASES["default"]
-    env = {
-        "DJANGO_SETTINGS_MODULE": "site_config.test_settings",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "DEMO_PROVIDER_URL": provider.base_url,
-        "LOG_LEVEL": "WARNING",
-        **oidc.env,  # configured from the environment, as a deployment would be
-    }
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(4)
-    results = context.Queue()
-    from tests.herd_worker import call_get_access_token
+    # Configured from the environment, as a deployment would be.
+    env = site_env(settings, provider, **oidc.env)
 
-    processes = [
-        context.Process(
-            target=call_get_access_token,
-            args=(env, association.user_id, oidc.name, barrier, results),
-        )
-        for _ in range(4)
-    ]
-    for process in processes:
-        process.start()
-    tokens = [results.get(timeout=120) for _ in processes]
-    for process in processes:
-        process.join(timeout=30)
+    tokens = process_herd(4, call_get_access_token, env, association.user_id, oidc.name)
+
     assert len(set(tokens)) == 1, tokens
     stats = provider.stats()
     assert stats["token_calls"]["refresh_token"] == 1

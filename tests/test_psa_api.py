@@ -6,12 +6,8 @@ use exactly that, and a token is only counted as good when the provider accepts 
 
 from __future__ import annotations
 
-import multiprocessing
-import threading
-
 import pytest
 import requests
-from django.db import connection
 from social_django.models import UserSocialAuth
 from social_django.utils import load_strategy
 
@@ -19,6 +15,8 @@ from integrations import ReauthRequired
 from integrations.store.credentials import seal
 from integrations.store.writes import merge_extra_data
 from tests.conftest import expire_locally, on_postgresql, raw_extra_data
+from tests.herd import process_herd, site_env, thread_herd
+from tests.herd_worker import call_get_access_token
 
 
 def _accepted(provider, token: str | None) -> bool:
@@ -109,24 +107,11 @@ def test_a_herd_of_threads_on_one_expired_token_makes_one_token_call(connected, 
     _, association = connected("demo")
     expire_locally(association)
     provider.latency(200)  # slow token calls widen the window in which the herd piles up
-    barrier = threading.Barrier(16)
-    tokens: list[str | None] = []
 
-    def call() -> None:
-        try:
-            barrier.wait(timeout=30)
-            row = UserSocialAuth.objects.get(pk=association.pk)
-            tokens.append(row.get_access_token(load_strategy()))
-        except Exception as error:  # the assertion below shows it
-            tokens.append(repr(error))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=call) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    tokens = thread_herd(
+        16,
+        lambda: UserSocialAuth.objects.get(pk=association.pk).get_access_token(load_strategy()),
+    )
 
     assert len(set(tokens)) == 1 and len(tokens) == 16, tokens
     assert _accepted(provider, tokens[0])
@@ -144,29 +129,10 @@ def test_a_herd_of_processes_on_one_expired_token_makes_one_token_call(
     user, association = connected("demo")
     expire_locally(association)
     provider.latency(200)
-    db = settings.DATABASES["default"]
-    env = {
-        "DJANGO_SETTINGS_MODULE": "site_config.test_settings",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "DEMO_PROVIDER_URL": provider.base_url,
-        "LOG_LEVEL": "WARNING",
-    }
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(4)
-    results = context.Queue()
-    from tests.herd_worker import call_get_access_token
 
-    processes = [
-        context.Process(
-            target=call_get_access_token, args=(env, user.pk, "demo", barrier, results)
-        )
-        for _ in range(4)
-    ]
-    for process in processes:
-        process.start()
-    tokens = [results.get(timeout=120) for _ in processes]
-    for process in processes:
-        process.join(timeout=30)
+    tokens = process_herd(
+        4, call_get_access_token, site_env(settings, provider), user.pk, "demo"
+    )
 
     assert len(set(tokens)) == 1, tokens
     assert _accepted(provider, tokens[0])
