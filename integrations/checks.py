@@ -4,24 +4,25 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
-from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 from social_core.backends.base import BaseAuth
 from social_core.backends.oauth import BaseOAuth2
 
-from backends.generic import ProviderDeclaration
+from backends.declaration import ProviderDeclaration
+from backends.declaration import problems as declaration_problems
 from site_config.keys import fernet_key_problem
 
 
 @register()
 def check_providers(app_configs, **kwargs) -> list:
+    """Every problem of every declaration, each naming the provider and the key."""
     problems: list = []
-    for name in settings.CUSTODIAN_PROVIDERS:
-        try:
-            declaration = ProviderDeclaration.from_settings(name)
-        except ImproperlyConfigured as error:
-            problems.append(Error(str(error), id="custodian.E001"))
+    for name, raw in settings.CUSTODIAN_PROVIDERS.items():
+        found = declaration_problems(name, raw)
+        problems += [Error(problem, id="custodian.E001") for problem in found]
+        if found:
             continue
+        declaration = ProviderDeclaration.from_settings(name)
         if declaration.client_id and not declaration.client_secret:
             problems.append(
                 Error(f"Provider {name!r} has a client id but no client secret",

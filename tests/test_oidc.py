@@ -21,6 +21,7 @@ from social_django.utils import load_strategy
 
 from integrations import ForeignHostRefused, get_session
 from integrations.models import CredentialEvent
+from integrations.store import crypto
 from tests.conftest import OIDC_CLIENT, connect, expire_locally, on_postgresql, raw_extra_data
 from tests.herd import process_herd, site_env, thread_herd
 from tests.herd_worker import call_get_access_token
@@ -102,7 +103,8 @@ def test_login_validates_the_id_token_and_stores_encrypted_credentials(client, p
     for key in ("access_token", "refresh_token", "id_token"):
         assert data[key].startswith("enc:"), key
     raw = raw_extra_data(association)
-    assert "eyJ" not in raw  # no JWT (the ID token) in the clear
+    for key in ("access_token", "refresh_token", "id_token"):
+        assert crypto.decrypt(data[key]) not in raw, key  # none of them in the clear
     assert data["status"] == "active" and data["expires_at"] > time.time()
     assert data["display_name"] == "Alice Demo"
     assert association.user.email == "alice@demo.example"

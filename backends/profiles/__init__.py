@@ -16,10 +16,11 @@ accepts absolute URLs on the hosts the site lists (`SOCIAL_AUTH_<NAME>_API_HOSTS
 
 from __future__ import annotations
 
-import string
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import requests
 
@@ -164,13 +165,30 @@ def _error_body(error: BaseException) -> Any:
 
 
 def fill(template: str, data: Mapping[str, Any]) -> str:
-    """Fill `{field}` names of `template` from `data`; a missing or empty field gives ""
-    (no base URL) rather than a URL with a hole in it."""
-    names = [name for _, name, _, _ in string.Formatter().parse(template) if name]
-    values = {name: data.get(name) for name in names}
-    if any(not isinstance(value, str) or not value for value in values.values()):
-        return ""
-    return template.format(**values)
+    """Fill `{field}` names of `template` (dotted names allowed: "{athlete.id}") from the
+    association's stored `data`; a missing or empty field gives "" (no base URL) rather than
+    a URL with a hole in it.
+
+    Only a field that opens the template may be a whole URL (Salesforce's "{instance_url}",
+    from the provider's token response), and it must be an http(s) URL. Every other value is
+    percent-encoded, so a captured value can never move a URL to another host or path.
+    """
+    fields = _FIELD.findall(template)
+    values: dict[str, str] = {}
+    for name in fields:
+        value = data.get(name)
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+            return ""
+        if template.startswith(f"{{{name}}}"):
+            if not str(value).lower().startswith(("https://", "http://")):
+                return ""
+            values[name] = str(value).rstrip("/")
+        else:
+            values[name] = quote(str(value), safe="")
+    return _FIELD.sub(lambda match: values[match[1]], template)
+
+
+_FIELD = re.compile(r"\{([^{}]+)\}")
 
 
 _PROFILES: dict[str, Profile] = {}
@@ -197,7 +215,7 @@ def registered() -> Mapping[str, Profile]:
 def profile_for(name: str) -> Profile:
     """Return the profile of the backend named `name`: a declared provider's (built from its
     declaration), a registered one, or the safe default."""
-    from backends.generic import declared_profile  # a declaration is a backend plus a profile
+    from backends.declared_profile import declared_profile  # a declaration: backend + profile
 
     declared = declared_profile(name)
     if declared is not None:
@@ -207,7 +225,7 @@ def profile_for(name: str) -> Profile:
 
 
 def has_profile(name: str) -> bool:
-    from backends.generic import declared_profile
+    from backends.declared_profile import declared_profile
 
     _load_builtin()
     return name in _PROFILES or declared_profile(name) is not None

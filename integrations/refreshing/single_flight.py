@@ -171,6 +171,11 @@ def _refresh_row(row: UserSocialAuth, needs_refresh: Callable[[Credentials], boo
     if not current.refresh_token:
         # Public clients get no refresh token (Monzo): only a new login helps.
         return _mark_reauth(row, current, "no_refresh_token")
+    refresh_expires_at = (row.extra_data or {}).get("refresh_token_expires_at")
+    if isinstance(refresh_expires_at, int) and refresh_expires_at <= time.time():
+        # The provider said when the refresh token dies: sending it now only earns an
+        # invalid_grant (and, at some providers, a strike against the client).
+        return _mark_reauth(row, current, "refresh_token_expired")
 
     backend = backend_instance(row.provider)
     try:

@@ -205,11 +205,15 @@ def register(value: object) -> None:
     REGISTRY.register(value)
 
 
-def register_token_response(response: object) -> None:
-    """Remember the tokens of a token-endpoint response (a mapping; anything else is ignored)."""
-    if isinstance(response, Mapping):
+def register_token_response(response: object, depth: int = 0) -> None:
+    """Remember the tokens of a token-endpoint response (a mapping; anything else is ignored),
+    also those nested in it (Slack puts the user's tokens under `authed_user`)."""
+    if isinstance(response, Mapping) and depth < 4:
         for name in ("access_token", "refresh_token", "id_token"):
             REGISTRY.register(response.get(name))
+        for value in response.values():
+            if isinstance(value, Mapping):
+                register_token_response(value, depth + 1)
 
 
 def mask(text: str) -> str:

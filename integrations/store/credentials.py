@@ -135,6 +135,10 @@ def token_fields_from_response(
     }
     if response.get("id_token"):
         fields["id_token"] = response["id_token"]
+    # The refresh token's own expiry, when the backend read one (a declaration's
+    # refresh_token_expires_key); a response without a new refresh token leaves it as it was.
+    if isinstance(response.get("refresh_token_expires_at"), int) and response.get("refresh_token"):
+        fields["refresh_token_expires_at"] = response["refresh_token_expires_at"]
     return fields
 
 

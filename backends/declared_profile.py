@@ -1,0 +1,82 @@
+"""A declaration's profile: what Custodian adds to a declared provider's backend.
+
+The same declaration (backends/declaration.py) gives the backend its handshake
+(backends/generic.py, backends/oidc.py) and Custodian its profile: the API base (templated
+from captured fields), the other API hosts, the headers API calls need, revocation, the codes
+that mean "reconnect", keep-alive.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from social_core.exceptions import SocialAuthBaseException
+
+from backends.declaration import ProviderDeclaration
+from backends.profiles import Profile, Revocation
+
+
+def userinfo_name(backend: Any, access_token: str) -> str:
+    """The user-info document's name, username or e-mail, whichever comes first."""
+    try:
+        info = backend.user_data(access_token) or {}
+    except (SocialAuthBaseException, requests.RequestException, ValueError):
+        return ""  # a friendly name is a nicety; never fail a login over it
+    for key in ("name", "username", "email", "description"):
+        if isinstance(info.get(key), str) and info[key]:
+            return info[key][:100]
+    return ""
+
+
+def declared_profile(name: str) -> Profile | None:
+    """The profile of a provider declared in CUSTODIAN_PROVIDERS; None when there is no
+    such declaration. A broken declaration still gets its title (its login reports it)."""
+    raw = settings.CUSTODIAN_PROVIDERS.get(name)
+    if not isinstance(raw, dict):
+        return None
+    title = raw.get("title") or name.replace("_", " ").title()
+    try:
+        declaration = ProviderDeclaration.from_settings(name)
+    except ImproperlyConfigured:
+        return Profile(name=name, title=title, revocation=None)
+    headers = dict(declaration.headers)
+    rules = declaration.rules
+    common: dict[str, Any] = {
+        "name": name,
+        "title": title,
+        "api_hosts": tuple(declaration.api_hosts),
+        "keepalive": declaration.keepalive,
+        "reauth_codes": rules.reconnect,
+        "error_code": rules.code if rules.code_key != "error" else None,
+        "headers": (lambda backend: headers) if headers else None,
+    }
+    if declaration.issuer:
+        return Profile(
+            # Relative get_session URLs resolve against the issuer unless a base is declared.
+            api_base_url=declaration.api_base_url or (lambda backend, data: declaration.issuer),
+            # RFC 7009 at the discovered revocation_endpoint, with the refresh token.
+            revocation=Revocation(hint=True, auth="backend"),
+            refresh="refresh tokens as the provider issues them (scope offline_access at some)",
+            **common,
+        )
+    return Profile(
+        # A template names captured fields ("{instance_url}/services/data/v60.0").
+        api_base_url=declaration.api_base_url,
+        revocation=_revocation(declaration),
+        account_name=userinfo_name if declaration.userinfo_url else None,
+        refresh="refresh tokens as the provider issues them (RFC 6749 §6)",
+        **common,
+    )
+
+
+def _revocation(declaration: ProviderDeclaration) -> Revocation | None:
+    if declaration.revocation:
+        return Revocation(**declaration.revocation)
+    if declaration.revocation_url:
+        # The short form: RFC 7009 with the refresh token (revoking it also ends the grant's
+        # access tokens), the client authenticated as at the token endpoint.
+        return Revocation(url=declaration.revocation_url, hint=True, auth="backend")
+    return None
