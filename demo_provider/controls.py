@@ -97,6 +97,8 @@ class ControlState:
             self._revoke_calls = 0
             self._discovery_calls = 0
             self._jwks_calls = 0
+            # How clients authenticated at the token and revocation endpoints.
+            self._client_auth: Counter[str] = Counter()
             self._faults: dict[str, _Fault] = {}
             self._token_latency_ms = 0
 
@@ -114,6 +116,7 @@ class ControlState:
                 "revoke_calls": self._revoke_calls,
                 "discovery_calls": self._discovery_calls,
                 "jwks_calls": self._jwks_calls,
+                "client_auth": {"basic": 0, "body": 0, **self._client_auth},
             }
 
     def count_token_call(self, grant_type: str) -> None:
@@ -126,6 +129,10 @@ class ControlState:
                 self._refresh_ok += 1
             else:
                 self._refresh_rejected += 1
+
+    def count_client_auth(self, method: str) -> None:
+        with self._lock:
+            self._client_auth[method] += 1
 
     def count_logout(self) -> None:
         with self._lock:

@@ -62,6 +62,7 @@ class TokenView(dot_views.TokenView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         grant_type = request.POST.get("grant_type", "")
         STATE.count_token_call(grant_type)
+        STATE.count_client_auth(client_auth_method(request))
         delay = STATE.token_latency_seconds()
         if delay:
             time.sleep(delay)
@@ -109,7 +110,15 @@ class RevokeTokenView(dot_views.RevokeTokenView):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         STATE.count_revoke()
+        STATE.count_client_auth(client_auth_method(request))
         return super().post(request, *args, **kwargs)
+
+
+def client_auth_method(request: HttpRequest) -> str:
+    """How the client authenticated: "basic" (RFC 6749 §2.3.1's Authorization header) or
+    "body" (client_secret in the form)."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    return "basic" if header.lower().startswith("basic ") else "body"
 
 
 def _json(response: HttpResponse) -> dict[str, Any]:
