@@ -201,3 +201,22 @@ def test_keepalive_and_a_dead_refresh_token_are_honoured(client, provider, plain
         refresh(association, force=True)
     assert raised.value.reason == "refresh_token_expired"
     assert provider.stats()["token_calls"]["refresh_token"] == 0  # never sent
+
+
+def test_the_declarations_in_the_docs_pass_the_check():
+    """Every JSON declaration shown in docs/adding-a-provider.md and the README is valid."""
+    import json
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    guide = (root / "docs" / "adding-a-provider.md").read_text()
+    blocks = re.findall(r"```json\n(.*?)```", guide, flags=re.S)
+    assert blocks
+    for block in blocks:
+        declaration = json.loads(block.replace("…", ""))
+        assert problems("example", declaration) == []
+    readme = (root / "README.md").read_text()
+    line = re.search(r"CUSTODIAN_PROVIDERS='(\{\"acme\".*?\})'\n", readme, flags=re.S)
+    assert line is not None
+    assert problems("acme", json.loads(line[1])["acme"]) == []
