@@ -74,9 +74,25 @@ def declared_profile(name: str) -> Profile | None:
 
 def _revocation(declaration: ProviderDeclaration) -> Revocation | None:
     if declaration.revocation:
-        return Revocation(**declaration.revocation)
+        rules = declaration.rules
+        # The declaration's headers go with it (Notion wants its version there too), and an
+        # HTTP-200 answer that error_rules call an error (Slack's {"ok": false}) is a refusal.
+        return Revocation(
+            **declaration.revocation,
+            headers=dict(declaration.headers),
+            confirm=(lambda response: not rules.is_error(_json(response)))
+            if rules.error_when is not None
+            else None,
+        )
     if declaration.revocation_url:
         # The short form: RFC 7009 with the refresh token (revoking it also ends the grant's
         # access tokens), the client authenticated as at the token endpoint.
         return Revocation(url=declaration.revocation_url, hint=True, auth="backend")
     return None
+
+
+def _json(response: requests.Response) -> object:
+    try:
+        return response.json()
+    except ValueError:
+        return None

@@ -11,8 +11,8 @@ Python Social Auth's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import requests
@@ -59,6 +59,8 @@ class Revocation:
     hint: bool = False
     # (response) -> whether a 2xx answer confirms the revocation; None: any 2xx does.
     confirm: Callable[[requests.Response], bool] | None = None
+    # Headers the endpoint needs besides the token and the client's (Notion-Version).
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     def describe(self, *, client_id: str = "{client_id}", api_base_url: str = "") -> str:
         """One line for operators (`manage.py providers`)."""
@@ -101,7 +103,7 @@ class Revocation:
         if not url:
             raise ValueError(f"{backend.name} has no revocation endpoint")
         fields: dict[str, str] = {}
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = dict(self.headers)
         auth: AuthBase | None = None
         if self.placement == "bearer":
             headers["Authorization"] = f"Bearer {token}"
