@@ -129,6 +129,15 @@ def save_screenshot(page, path: Path) -> None:
     partial.replace(path)
 
 
+@pytest.fixture
+def chromium() -> str:
+    """The path of Debian's chromium; without it, the test fails with one line saying what to
+    run (tests/browser.py), before Playwright could print its stack trace."""
+    from tests.browser import require_chromium
+
+    return require_chromium()
+
+
 def on_postgresql() -> bool:
     return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
 
