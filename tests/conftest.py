@@ -142,6 +142,19 @@ def on_postgresql() -> bool:
     return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
 
 
+def database_env(settings) -> dict[str, str]:
+    """The environment that points a site process (a worker, a management command) at this
+    test's database: the test database, not the configured one."""
+    db = settings.DATABASES["default"]
+    if on_postgresql():
+        password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+        return {
+            "DATABASE_URL": f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/"
+            f"{db['NAME']}"
+        }
+    return {"SQLITE_PATH": str(db["NAME"])}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run `postgres`-marked tests in the PostgreSQL pass of `make test` only (deselected,
     not skipped: `make test` always runs both passes, and CI fails without PostgreSQL)."""
