@@ -20,6 +20,7 @@ CHROMIUM_HINT := Debian's chromium is missing: run \"sudo apt-get install -y chr
 
 .PHONY: setup chromium run test test-sqlite test-postgres test-postgres-logged lint bench clean
 
+# The virtualenv (all that run, lint and bench need) and, for the tests, Debian's chromium.
 setup: $(STAMP) chromium
 
 $(STAMP): requirements.lock pyproject.toml
@@ -44,7 +45,7 @@ chromium:
 		|| echo "apt-get could not install Debian's chromium (see above): the browser tests fail until it is installed" >&2; \
 	fi
 
-run: setup
+run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	@$(PY) -m demo_provider --port $(DEMO_PORT) > .demo_provider.out & demo=$$!; \
 	trap 'kill $$demo 2>/dev/null' EXIT INT TERM; \
@@ -86,7 +87,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-bench: setup
+bench: $(STAMP)
 	$(PY) bench/sessions.py
 
 clean:

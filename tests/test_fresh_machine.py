@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.browser import missing_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,19 +149,30 @@ class FakeMachine:
         return self.log.read_text().splitlines() if self.log.exists() else []
 
 
-def test_make_n_setup_shows_apt_get_guarded_by_the_missing_binary():
+def make_n(target: str) -> str:
+    """What `make -n target` would run (a dry run: nothing is installed)."""
     result = subprocess.run(
-        ["make", "-n", "setup", "CHROMIUM=/nowhere/chromium"],
+        ["make", "-n", "--no-print-directory", target, "CHROMIUM=/nowhere/chromium"],
         cwd=ROOT, env=_clean_env(), capture_output=True, text=True, timeout=60,
     )
-    script = result.stdout
-
     assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("target", ["setup", "test"])
+def test_make_n_shows_apt_get_guarded_by_the_missing_binary(target):
+    script = make_n(target)
+
     guard = script.index('if [ ! -x "/nowhere/chromium" ]; then')
     install = script.index("apt-get install -y -qq chromium")
     update = script.index("apt-get update -qq")
     assert guard < install < update < script.index("\nfi", update)
     assert HINT.replace('"', '\\"') in script
+
+
+@pytest.mark.parametrize("target", ["lint", "run"])
+def test_targets_that_need_no_browser_leave_chromium_alone(target):
+    assert "chromium" not in make_n(target)
 
 
 def test_setup_as_root_installs_chromium_fetching_the_lists_when_missing(tmp_path):
