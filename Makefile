@@ -14,9 +14,14 @@ PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS)
 # of them, whatever the shell or .env says (`make run DEBUG=false` still overrides it).
 export DEBUG := true
 
-.PHONY: setup run test test-sqlite test-postgres test-postgres-logged lint bench clean
+# The browser tests drive Debian's chromium (Playwright's own download is not used).
+CHROMIUM ?= /usr/bin/chromium
+CHROMIUM_HINT := Debian's chromium is missing: run \"sudo apt-get install -y chromium\" (or make setup as root)
 
-setup: $(STAMP)
+.PHONY: setup chromium run test test-sqlite test-postgres test-postgres-logged lint bench clean
+
+# The virtualenv (all that run, lint and bench need) and, for the tests, Debian's chromium.
+setup: $(STAMP) chromium
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +29,23 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet -r requirements.lock
 	touch $(STAMP)
 
-run: setup
+# Installs Debian's chromium when it is missing and this user may (root, or sudo without a
+# password); on a fresh machine the package lists may be missing too: fetched, then retried.
+# When it cannot be installed, setup goes on (the rest of the suite still runs) and the browser
+# tests fail with the same one-line hint (tests/browser.py).
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		if [ "$$(id -u)" = 0 ]; then as_root=""; \
+		elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then as_root="sudo -n"; \
+		else echo "$(CHROMIUM_HINT)" >&2; exit 0; fi; \
+		echo "Installing Debian's chromium for the browser tests"; \
+		install="$$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium"; \
+		$$install >/dev/null 2>&1 \
+		|| { $$as_root apt-get update -qq >/dev/null && $$install >/dev/null; } \
+		|| echo "apt-get could not install Debian's chromium (see above): the browser tests fail until it is installed" >&2; \
+	fi
+
+run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	@$(PY) -m demo_provider --port $(DEMO_PORT) > .demo_provider.out & demo=$$!; \
 	trap 'kill $$demo 2>/dev/null' EXIT INT TERM; \
@@ -48,11 +69,11 @@ test: setup
 test-postgres-logged:
 	@$(MAKE) --no-print-directory test-postgres > "$(POSTGRES_LOG)" 2>&1
 
-test-sqlite: setup
+test-sqlite: $(STAMP)
 	$(PYTEST)
 
 # Runs the suite again on PostgreSQL when it is reachable; with CI=true, unreachable fails.
-test-postgres: setup
+test-postgres: $(STAMP)
 	@if $(PY) -c "import psycopg; psycopg.connect('$(PG_URL)', connect_timeout=3).close()" 2>/dev/null; then \
 		echo "== PostgreSQL =="; DATABASE_URL=$(PG_URL) $(PYTEST); \
 	elif [ "$$CI" = "true" ]; then \
@@ -62,11 +83,11 @@ test-postgres: setup
 	fi
 
 # ruff and mypy (with django-stubs), both configured in pyproject.toml; zero findings.
-lint: setup
+lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-bench: setup
+bench: $(STAMP)
 	$(PY) bench/sessions.py
 
 clean:

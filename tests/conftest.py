@@ -129,8 +129,30 @@ def save_screenshot(page, path: Path) -> None:
     partial.replace(path)
 
 
+@pytest.fixture
+def chromium() -> str:
+    """The path of Debian's chromium; without it, the test fails with one line saying what to
+    run (tests/browser.py), before Playwright could print its stack trace."""
+    from tests.browser import require_chromium
+
+    return require_chromium()
+
+
 def on_postgresql() -> bool:
     return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+
+
+def database_env(settings) -> dict[str, str]:
+    """The environment that points a site process (a worker, a management command) at this
+    test's database: the test database, not the configured one."""
+    db = settings.DATABASES["default"]
+    if on_postgresql():
+        password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+        return {
+            "DATABASE_URL": f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/"
+            f"{db['NAME']}"
+        }
+    return {"SQLITE_PATH": str(db["NAME"])}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

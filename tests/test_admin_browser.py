@@ -15,6 +15,7 @@ from playwright.sync_api import expect, sync_playwright
 from social_django.models import UserSocialAuth
 
 from integrations.store.credentials import fingerprint, read_credentials
+from tests.browser import launch
 from tests.conftest import save_screenshot
 from tests.csp_watch import prove_watch_works, watch_csp
 from tests.test_admin import fast_password_hashing, make_association  # noqa: F401 (fixture)
@@ -22,10 +23,11 @@ from tests.test_admin import fast_password_hashing, make_association  # noqa: F4
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
 
 
-def test_list_and_change_page_in_a_browser(live_server, connected, django_user_model, provider):
+def test_list_and_change_page_in_a_browser(
+    chromium, live_server, connected, django_user_model, provider
+):
     # No database work inside the browser block: Playwright's sync API runs an event loop in
     # this thread (Django would refuse the query), and a query made there opens a connection in
     # Playwright's context that nothing closes (PostgreSQL then cannot drop the test database).
@@ -48,10 +50,7 @@ def test_list_and_change_page_in_a_browser(live_server, connected, django_user_m
     ARTIFACTS.mkdir(exist_ok=True)
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch(playwright, chromium)
         try:
             context = browser.new_context(viewport={"width": 1440, "height": 900})
             context.add_cookies(

@@ -28,7 +28,7 @@ from social_django.models import UserSocialAuth
 
 from integrations.background import tasks
 from integrations.models import CredentialEvent
-from tests.conftest import on_postgresql
+from tests.conftest import database_env
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REDIS_HOST = "redis://127.0.0.1:6379"
@@ -152,18 +152,6 @@ def test_importing_the_project_does_not_import_celery():
 # --- a real worker ----------------------------------------------------------------------------
 
 
-def _database_env(settings) -> dict[str, str]:
-    """Point a worker at this test's database (the test DB, not the configured one)."""
-    db = settings.DATABASES["default"]
-    if on_postgresql():
-        password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-        return {
-            "DATABASE_URL": f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/"
-            f"{db['NAME']}"
-        }
-    return {"SQLITE_PATH": str(db["NAME"])}
-
-
 @pytest.fixture
 def broker() -> Iterator[SimpleNamespace]:
     """A Redis database and a queue name of this run's own; its keys are removed after."""
@@ -196,7 +184,7 @@ def worker(broker, settings, provider) -> Iterator[subprocess.Popen]:
         if key not in ("DATABASE_URL", "SQLITE_PATH") and not key.startswith("CELERY_")
     }
     env.update(
-        _database_env(settings),
+        database_env(settings),
         DJANGO_SETTINGS_MODULE="site_config.settings",
         DEMO_PROVIDER_URL=provider.base_url,
         CELERY_BROKER_URL=broker.url,

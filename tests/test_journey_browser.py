@@ -8,24 +8,21 @@ from pathlib import Path
 import pytest
 from social_django.models import UserSocialAuth
 
+from tests.browser import launch
 from tests.conftest import expire_locally, save_screenshot
 from tests.csp_watch import prove_watch_works, watch_csp
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
-def browser_page():
+def browser_page(chromium: str):
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch(playwright, chromium)
         page = browser.new_page(viewport={"width": 390, "height": 844})
         yield page
         browser.close()

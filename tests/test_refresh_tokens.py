@@ -121,7 +121,8 @@ def test_dry_run_lists_what_is_due_and_calls_nothing(granted, provider):
 
     assert "Dry run: 2 due (2 expiring); nothing refreshed." in output
     for row in rows:
-        assert f"association {row.pk}: expiring" in output
+        assert f"association {row.pk}: user {row.user.username} " in output
+        assert re.search(rf"association {row.pk}: .*, due: expiring \(expired \d+s ago\)", output)
         assert UserSocialAuth.objects.get(pk=row.pk).extra_data == before[row.pk]
     assert provider.stats()["token_calls"]["refresh_token"] == 0
 

@@ -1,4 +1,3 @@
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from integrations.web import views
@@ -6,7 +5,7 @@ from integrations.web import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.LoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
     path("account/password/", views.set_password, name="set_password"),
     path("connections/", views.connections, name="connections"),
     path("connections/<int:association_id>/check/", views.check_approval, name="check_approval"),

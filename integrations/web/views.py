@@ -37,6 +37,7 @@ NOT_OFFERED = (
     "This site no longer offers {provider}, so this connection cannot be used. "
     "You can disconnect it."
 )
+LOGGED_OUT = "You have logged out."
 UNREADABLE = (
     "The stored {provider} credentials can no longer be read (the site's keys changed). "
     "Please reconnect to replace them."
@@ -53,6 +54,19 @@ class LoginView(auth_views.LoginView):
 
     template_name = "integrations/login.html"
     redirect_authenticated_user = True
+
+
+class LogoutView(auth_views.LogoutView):
+    """Log out (POST only), then say so on the page it lands on: without a word, a person
+    cannot tell a completed logout from a click that did nothing."""
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        was_logged_in = request.user.is_authenticated
+        response = super().post(request, *args, **kwargs)
+        if was_logged_in:
+            # Added after the session is flushed, so it survives into the next page.
+            messages.success(request, LOGGED_OUT)
+        return response
 
 
 @login_required

@@ -16,13 +16,17 @@ import re
 import time
 from argparse import ArgumentTypeError
 from collections import Counter
+from contextlib import nullcontext
+from typing import IO, cast
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.background.due import due_associations
+from integrations.background.listing import due_lines
 from integrations.background.pool import refresh_all
 from integrations.background.refresher import Outcome, Refresher
+from integrations.management.progress import progress_bar
 from integrations.providers.registry import keepalive_periods
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
@@ -64,28 +68,25 @@ class Command(BaseCommand):
     def handle(self, *args, within: float, concurrency: int, provider: str | None,
                dry_run: bool, verbosity: int = 1, **options) -> None:
         started = time.monotonic()
-        due = due_associations(
-            within=within, now=time.time(), provider=provider,
-            keepalive=keepalive_periods(),
-        )
+        now = time.time()
+        keepalive = keepalive_periods()
+        due = due_associations(within=within, now=now, provider=provider, keepalive=keepalive)
         reasons = Counter(item.reason for item in due)
         why = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
         if dry_run:
             if verbosity >= 2:
-                for item in due:
-                    self.stdout.write(f"association {item.association_id}: {item.reason}")
+                for line in due_lines(due, now=now, keepalive=keepalive):
+                    self.stdout.write(line)
             self.stdout.write(f"Dry run: {len(due)} due ({why or 'none'}); nothing refreshed.")
             return
 
-        progress = self._progress(len(due), verbosity)
-        summary = refresh_all(
-            [item.association_id for item in due],
-            Refresher.from_settings(within=within),
-            concurrency=concurrency,
-            on_outcome=(lambda outcome: progress.update(1)) if progress else None,
-        )
-        if progress is not None:
-            progress.close()
+        with self._progress(len(due), verbosity) as progress:
+            summary = refresh_all(
+                [item.association_id for item in due],
+                Refresher.from_settings(within=within),
+                concurrency=concurrency,
+                on_outcome=(lambda outcome: progress.update(1)) if progress else None,
+            )
         if verbosity > 0:
             self.stdout.write(
                 f"{len(due)} due ({why or 'none'}): {summary.line()} "
@@ -97,9 +98,9 @@ class Command(BaseCommand):
             )
 
     def _progress(self, total: int, verbosity: int):
-        """A tqdm bar when stdout is a terminal (never in cron mail or logs)."""
+        """A tqdm bar when stdout is a terminal (never in cron mail or logs), with the log
+        lines of the run printed above it; otherwise no bar (None)."""
         if not total or verbosity < 1 or not self.stdout.isatty():
-            return None
-        from tqdm import tqdm
-
-        return tqdm(total=total, unit="token", desc="Refreshing", file=self.stdout._out)
+            return nullcontext(None)
+        terminal = cast(IO[str], self.stdout._out)
+        return progress_bar(total, desc="Refreshing", unit="token", file=terminal)
