@@ -121,9 +121,12 @@ class Profile:
                 base = self.base_url(backend, {})
             except Exception:
                 base = ""
-            return self.revocation.describe(
+            described = self.revocation.describe(
                 client_id=backend.get_key_and_secret()[0] or "{client_id}", api_base_url=base
             )
+            if self.refresh_before_revoke:
+                return f"{described}, refreshed first when expired"
+            return described
         if self.revocation is social_core_revoke:
             if getattr(backend, "REVOKE_TOKEN_URL", "") or backend.setting("REVOKE_TOKEN_URL"):
                 method = getattr(backend, "REVOKE_TOKEN_METHOD", "POST")
