@@ -62,10 +62,13 @@ def declared_profile(name: str) -> Profile | None:
             refresh="refresh tokens as the provider issues them (scope offline_access at some)",
             **common,
         )
+    revocation = _revocation(declaration)
     return Profile(
         # A template names captured fields ("{instance_url}/services/data/v60.0").
         api_base_url=declaration.api_base_url,
-        revocation=_revocation(declaration),
+        revocation=revocation,
+        # Revoking with the access token needs a live one.
+        refresh_before_revoke=revocation is not None and revocation.token == "access",  # noqa: S105
         account_name=userinfo_name if declaration.userinfo_url else None,
         refresh="refresh tokens as the provider issues them (RFC 6749 §6)",
         **common,

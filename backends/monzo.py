@@ -8,7 +8,11 @@ approves access in the Monzo app. This one:
   `{MONZO_API_URL}/oauth2/token` with the client credentials in the POST body;
 - takes the uid from the token response's `user_id` (else `GET /ping/whoami`), never
   `/accounts`;
-- revokes with `POST /oauth2/logout` and the bearer token (Monzo has no RFC 7009 endpoint);
+- revokes with `POST /oauth2/logout` and the bearer token (Monzo has no RFC 7009 endpoint),
+  refreshing an expired access token first;
+- knows when access awaits approval in the Monzo app: `/accounts` answers 403, and so does
+  any data endpoint later with `forbidden.insufficient_permissions` or
+  `forbidden.verification_required`;
 - reads Monzo's error `code`s (`unauthorized.bad_refresh_token[.evicted]`) as "reconnect".
 """
 
@@ -134,9 +138,13 @@ MONZO = Profile(
     name="monzo",
     title="Monzo",
     api_base_url=lambda backend, data: settings.MONZO_API_URL,
-    # Logout takes the access token; afterwards the refresh token is dead too.
+    # Logout takes the access token; afterwards the refresh token is dead too. Access tokens
+    # live hours, so an idle association's has expired by the time it is disconnected.
     revocation=Revocation(url="{api_base_url}/oauth2/logout", token="access", placement="bearer"),
+    refresh_before_revoke=True,
     approval=check_approval,
+    # A data endpoint's 403 with these codes: access needs approving in the app (again).
+    approval_codes=("forbidden.insufficient_permissions", "forbidden.verification_required"),
     account_name=account_name,
     # Error codes that mean the grant is gone and only a new login helps.
     reauth_codes=("unauthorized.bad_refresh_token", "unauthorized.bad_authorization_code"),

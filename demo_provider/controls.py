@@ -101,6 +101,8 @@ class ControlState:
             self._client_auth: Counter[str] = Counter()
             self._faults: dict[str, _Fault] = {}
             self._token_latency_ms = 0
+            # (username, client_id) -> the code /accounts answers 403 with while unapproved.
+            self._approval_codes: dict[tuple[str, str], str] = {}
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -165,6 +167,18 @@ class ControlState:
                 if fault.remaining <= 0:
                     del self._faults[grant_type]
             return fault.mode
+
+    def set_approval_code(self, username: str, client_id: str, code: str) -> None:
+        with self._lock:
+            self._approval_codes[(username, client_id)] = code
+
+    def approval_code(self, username: str, client_id: str) -> str:
+        """The 403 code for a client not approved by this user: Monzo's usual one, unless a
+        test asked for another (`forbidden.verification_required`)."""
+        with self._lock:
+            return self._approval_codes.get(
+                (username, client_id), "forbidden.insufficient_permissions"
+            )
 
     def set_token_latency(self, ms: int) -> None:
         with self._lock:
@@ -299,6 +313,23 @@ def approve(body: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+APPROVAL_CODES = ("forbidden.insufficient_permissions", "forbidden.verification_required")
+
+
+@_control
+def withdraw_approval(body: dict[str, Any]) -> dict[str, Any]:
+    """Forget a user's in-app approval of a client, as when Monzo asks for it again: its data
+    endpoints answer 403 with `code` until the next approval."""
+    user = _user(body)
+    application = _application(body.get("client_id", settings.MONZO_CLIENT_ID))
+    code = body.get("code", APPROVAL_CODES[0])
+    if code not in APPROVAL_CODES:
+        raise _BadRequest(f"code must be one of {list(APPROVAL_CODES)}")
+    Approval.objects.filter(user=user, application=application).delete()
+    STATE.set_approval_code(user.username, application.client_id, code)
+    return {}
+
+
 # Bulk grants: benchmarks and tests need thousands of connected users, and one browser
 # login per user would take minutes.
 BULK_GRANT_MAX = 20_000
@@ -380,5 +411,6 @@ urlpatterns = [
     path("_control/expire_access", require_POST(expire_access)),
     path("_control/revoke_grant", require_POST(revoke_grant)),
     path("_control/approve", require_POST(approve)),
+    path("_control/withdraw_approval", require_POST(withdraw_approval)),
     path("_control/bulk_grant", require_POST(bulk_grant)),
 ]

@@ -179,7 +179,7 @@ class AccountsView(BearerView):
         ):
             return JsonResponse(
                 {
-                    "code": "forbidden.insufficient_permissions",
+                    "code": STATE.approval_code(user.username, application.client_id),
                     "message": "Access forbidden due to insufficient permissions: approve "
                     "this client in the app first.",
                 },

@@ -38,8 +38,9 @@ class CredentialState(models.Model):
 
 
 class CredentialEvent(models.Model):
-    """Append-only history of an association: connected, refreshed, failures, revocation,
-    and adoption (a row stock Python Social Auth wrote, rewritten in Custodian's shape).
+    """Append-only history of an association: connected, refreshed, failures, in-app approval
+    (awaited, given), revocation, and adoption (a row stock Python Social Auth wrote,
+    rewritten in Custodian's shape).
 
     Provider, uid and user are copied so the history outlives a disconnected association.
     `detail` never holds a secret.
@@ -50,6 +51,8 @@ class CredentialEvent(models.Model):
         REFRESHED = "refreshed"
         REFRESH_FAILED = "refresh_failed"
         REAUTH_REQUIRED = "reauth_required"
+        AWAITING_APPROVAL = "awaiting_approval"
+        APPROVED = "approved"
         REVOKED = "revoked"
         DISCONNECTED = "disconnected"
         ADOPTED = "adopted"

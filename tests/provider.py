@@ -212,6 +212,17 @@ class LoopbackProvider:
     def approve(self, username: str, client_id: str = "custodian-monzo") -> None:
         self._control("approve", {"username": username, "client_id": client_id})
 
+    def withdraw_approval(
+        self,
+        username: str,
+        client_id: str = "custodian-monzo",
+        code: str = "forbidden.insufficient_permissions",
+    ) -> None:
+        """Make the provider ask for in-app approval again: `/accounts` answers 403 `code`."""
+        self._control(
+            "withdraw_approval", {"username": username, "client_id": client_id, "code": code}
+        )
+
     def bulk_grant(
         self, count: int, *, prefix: str = "bulk", client_id: str = "custodian-demo"
     ) -> list[dict[str, Any]]:

@@ -68,7 +68,8 @@ def test_sweep_fans_due_associations_out_in_batches_including_keepalive(
 
     result = tasks.refresh_due_tokens()
 
-    assert result == {"due": 4, "batches": ["task-1", "task-2"]}
+    assert result == {"due": 4, "batches": ["task-1", "task-2"], "awaiting": 0,
+                      "approval_batches": []}
     batches = [call["args"][0] for call in dispatched.calls]
     assert [len(batch) for batch in batches] == [2, 2]
     assert sorted(batches[0] + batches[1]) == sorted([row.pk for row in expiring] + [idle.pk])

@@ -16,7 +16,9 @@ def page(client) -> str:
     return client.get("/connections/").content.decode()
 
 
-def test_monzo_waits_for_in_app_approval_then_turns_active(client, provider):
+def test_monzo_waits_for_in_app_approval_then_turns_active(
+    client, provider, django_capture_on_commit_callbacks
+):
     response = connect(client, provider, "monzo")
     association = UserSocialAuth.objects.get(provider="monzo")
     user = association.user
@@ -39,7 +41,10 @@ def test_monzo_waits_for_in_app_approval_then_turns_active(client, provider):
     connection_approved.connect(on_approved)
     provider.approve("alice")
     try:
-        done = client.post(f"/connections/{association.pk}/check/", follow=True).content.decode()
+        # The signal goes out once the approval is committed.
+        with django_capture_on_commit_callbacks(execute=True):
+            done = client.post(f"/connections/{association.pk}/check/", follow=True)
+        done = done.content.decode()
     finally:
         connection_approved.disconnect(on_approved)
 

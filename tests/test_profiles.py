@@ -138,6 +138,7 @@ def test_providers_command_shows_each_enabled_provider(acme, settings):
     assert "acme  Acme" in text and "tests.third_party_backends.AcmeOAuth2" in text
     assert "set SOCIAL_AUTH_ACME_API_BASE_URL" in text
     assert "monzo  Monzo" in text and "access token as bearer" in text
+    assert "as bearer, refreshed first when expired" in text
     out = StringIO()
     call_command("providers", "--json", stdout=out)
     listed = {item["name"]: item for item in json.loads(out.getvalue())}

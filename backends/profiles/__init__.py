@@ -51,8 +51,14 @@ class Profile:
     # A Revocation, a callable (backend, credentials, uid) -> bool | None, or None (the
     # provider offers no revocation). Default: social-core's revoke_token, if any.
     revocation: Revocation | RevokeRule | None = social_core_revoke
+    # Refresh an expired access token before revoking (single flight): for providers that
+    # revoke with the access token, which an idle association's has usually outlived.
+    refresh_before_revoke: bool = False
     # (backend, access_token) -> True (approved), False (waiting), None (cannot tell now).
     approval: Callable[[Any, str], bool | None] | None = None
+    # Error codes (prefixes) of an API answer (HTTP 403, the body's `code` or `error`) that
+    # mean the approval above is needed (again): the association goes back to waiting.
+    approval_codes: tuple[str, ...] = ()
     # (backend, access_token) -> a friendly name for the account, "" when none.
     account_name: Callable[[Any, str], str] | None = None
     # Provider error codes (prefixes) that mean the grant is gone: reconnect.
@@ -115,9 +121,12 @@ class Profile:
                 base = self.base_url(backend, {})
             except Exception:
                 base = ""
-            return self.revocation.describe(
+            described = self.revocation.describe(
                 client_id=backend.get_key_and_secret()[0] or "{client_id}", api_base_url=base
             )
+            if self.refresh_before_revoke:
+                return f"{described}, refreshed first when expired"
+            return described
         if self.revocation is social_core_revoke:
             if getattr(backend, "REVOKE_TOKEN_URL", "") or backend.setting("REVOKE_TOKEN_URL"):
                 method = getattr(backend, "REVOKE_TOKEN_METHOD", "POST")
@@ -128,6 +137,12 @@ class Profile:
     def is_reauth_code(self, code: object) -> bool:
         return isinstance(code, str) and bool(self.reauth_codes) and code.startswith(
             self.reauth_codes
+        )
+
+    def is_approval_code(self, code: object) -> bool:
+        """Whether an API error code says the user must approve access in the provider's app."""
+        return isinstance(code, str) and bool(self.approval_codes) and code.startswith(
+            self.approval_codes
         )
 
     def provider_code(self, error: BaseException) -> object:

@@ -28,6 +28,7 @@ STRAVA = Profile(
     revocation=Revocation(
         url="https://www.strava.com/oauth/deauthorize", token="access", param="access_token"
     ),
+    refresh_before_revoke=True,
     error_code=strava_error_code,
     reauth_codes=("RefreshToken.invalid",),
     refresh=(
@@ -67,6 +68,7 @@ DROPBOX = Profile(
     revocation=Revocation(
         url="https://api.dropboxapi.com/2/auth/token/revoke", token="access", placement="bearer"
     ),
+    refresh_before_revoke=True,
     # Without it Dropbox issues a short-lived access token and no refresh token.
     auth_params={"token_access_type": "offline"},
     refresh=(
@@ -98,6 +100,7 @@ SLACK = Profile(
         placement="bearer",
         confirm=slack_confirmed,
     ),
+    refresh_before_revoke=True,
     # oauth.v2.access's code for a dead refresh token (token rotation).
     reauth_codes=("invalid_refresh_token",),
     refresh=(
@@ -149,6 +152,7 @@ ZOOM = Profile(
     title="Zoom",
     api_base_url="https://api.zoom.us/v2",
     revocation=Revocation(url="https://zoom.us/oauth/revoke", token="access", auth="basic"),
+    refresh_before_revoke=True,
     error_code=zoom_error_code,
     reauth_codes=("Invalid Token!",),
     refresh=(
@@ -198,6 +202,7 @@ TWITCH = Profile(
     revocation=Revocation(
         url="https://id.twitch.tv/oauth2/revoke", token="access", auth="client_id"
     ),
+    refresh_before_revoke=True,
     error_code=twitch_error_code,
     reauth_codes=("Invalid refresh token",),
     refresh=(

@@ -31,6 +31,7 @@ GITHUB = Profile(
     # Release assets are uploaded to their own host.
     api_hosts=("https://uploads.github.com",),
     revocation=GITHUB_REVOCATION,
+    refresh_before_revoke=True,
     refresh=(
         "OAuth App tokens never expire and come without a refresh token; GitHub revokes a "
         "token unused for a year, and only a new login replaces it"
@@ -44,6 +45,8 @@ GITHUB_APP = Profile(
     api_base_url="https://api.github.com",
     api_hosts=("https://uploads.github.com",),
     revocation=GITHUB_REVOCATION,
+    # The grant is named by its access token, and an App's user token lasts 8 hours.
+    refresh_before_revoke=True,
     # A refresh token lives six months and each refresh brings a new one: refreshing an idle
     # grant once a month keeps it alive.
     keepalive=30 * 86400,

@@ -22,6 +22,7 @@ from integrations.exceptions import (
 )
 from integrations.providers.registry import backend_instance
 from integrations.providers.registry import profile as provider_profile
+from integrations.refreshing.approval import note_awaiting
 from integrations.refreshing.single_flight import refresh_after_rejection, refresh_if_due
 from integrations.store import crypto
 from integrations.store.credentials import Credentials, Status, read_credentials
@@ -40,6 +41,11 @@ class ProviderSession(requests.Session):
     declared `api_hosts`: other URLs raise ForeignHostRefused before anything is sent, a
     redirect elsewhere loses the Authorization header, and a 401 from elsewhere never
     triggers a refresh.
+
+    A 403 whose error code the provider's profile lists in `approval_codes` (Monzo's
+    `forbidden.insufficient_permissions`) puts the association back to awaiting approval in
+    the provider's app; the 403 still goes to the caller, and the next get_session raises
+    AwaitingApproval.
     """
 
     def __init__(
@@ -50,6 +56,7 @@ class ProviderSession(requests.Session):
         timeout: float,
         leeway: float,
         api_hosts: tuple[str, ...] = (),
+        approval_codes: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
         self.association = association
@@ -57,6 +64,7 @@ class ProviderSession(requests.Session):
         self.base_url = self.guard.base_url
         self.timeout = timeout
         self.leeway = leeway
+        self.approval_codes = approval_codes
         self._credentials: Credentials = read_credentials(association.extra_data or {})
         self.mount("https://", _SHARED_ADAPTER)
         self.mount("http://", _SHARED_ADAPTER)
@@ -78,22 +86,38 @@ class ProviderSession(requests.Session):
         full_url = self._resolve(url if isinstance(url, str) else url.decode())
         kwargs.setdefault("timeout", self.timeout)
         credentials = self._fresh_credentials()
+        sent_at = time.time()
         response = self._send(credentials, method, full_url, **kwargs)
         if (
-            response.status_code != 401
-            or not _replayable(kwargs)
+            response.status_code == 401
+            and _replayable(kwargs)
             # A 401 to a request that did not carry our token (it was redirected elsewhere,
             # or back from elsewhere) says nothing about the token: refreshing would let any
             # redirect force token calls.
-            or not _carried(response, credentials)
+            and _carried(response, credentials)
         ):
-            return response
-        response.close()
-        self._credentials = refresh_after_rejection(
-            self.association, rejected_access_token=credentials.access_token
-        )
-        # A second 401 goes back to the caller: never loop.
-        return self._send(self._credentials, method, full_url, **kwargs)
+            response.close()
+            credentials = self._credentials = refresh_after_rejection(
+                self.association, rejected_access_token=credentials.access_token
+            )
+            # A second 401 goes back to the caller: never loop.
+            sent_at = time.time()
+            response = self._send(credentials, method, full_url, **kwargs)
+        self._notice_approval_needed(response, credentials, sent_at)
+        return response
+
+    def _notice_approval_needed(
+        self, response: requests.Response, credentials: Credentials, sent_at: float
+    ) -> None:
+        """On a 403 that says access awaits approval in the provider's app, record it (only
+        for our token's own request: an answer from elsewhere says nothing about it)."""
+        if response.status_code != 403 or not self.approval_codes:
+            return
+        code = _error_code(response)
+        if code is None or not code.startswith(self.approval_codes):
+            return
+        if _carried(response, credentials):
+            note_awaiting(self.association, credentials.access_token, asked_at=sent_at, code=code)
 
     def _fresh_credentials(self) -> Credentials:
         if self._credentials.expires_within(self.leeway, now=time.time()):
@@ -168,6 +192,18 @@ def _carried(response: requests.Response, credentials: Credentials) -> bool:
     return sent == f"Bearer {credentials.access_token}"
 
 
+def _error_code(response: requests.Response) -> str | None:
+    """The error code of an API answer: its JSON body's `code` (Monzo), else `error`."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    code = body.get("code") or body.get("error")
+    return code if isinstance(code, str) else None
+
+
 def _replayable(kwargs: dict[str, Any]) -> bool:
     """A body that is a stream or file was consumed by the first attempt; it cannot retry."""
     body = kwargs.get("data")
@@ -220,6 +256,7 @@ def get_session(user: Any, provider: str, uid: str | None = None) -> ProviderSes
         timeout=settings.CUSTODIAN_HTTP_TIMEOUT,
         leeway=settings.CUSTODIAN_REFRESH_LEEWAY,
         api_hosts=profile.hosts(backend),
+        approval_codes=profile.approval_codes,
     )
     # Headers the provider's API requires on every call (Twitch's Client-Id).
     session.headers.update(profile.request_headers(backend))

@@ -4,6 +4,9 @@ Two reasons make one due: its access token expires within a window (the status/e
 index), or its provider wants a keep-alive and it has not been refreshed for that long (the
 last_refreshed_at index; never-refreshed rows count from when they were connected). Rows
 flagged reauth_required are never due: only the user can fix them.
+
+Associations awaiting approval in the provider's app (Monzo) are re-checked on every run,
+whether due or not (`awaiting_approval`).
 """
 
 from __future__ import annotations
@@ -78,3 +81,12 @@ def due_associations(
         for pk in idle(name, seconds, now=now).values_list("association_id", flat=True):
             found.setdefault(pk, Due(pk, Reason.KEEPALIVE))
     return list(found.values())
+
+
+def awaiting_approval(*, provider: str | None = None) -> list[int]:
+    """Ids of the associations waiting for the user's approval in the provider's app, through
+    the (status, expires_at) index."""
+    rows = CredentialState.objects.filter(status=Status.AWAITING_APPROVAL)
+    if provider:
+        rows = rows.filter(association__provider=provider)
+    return list(rows.order_by("association_id").values_list("association_id", flat=True))

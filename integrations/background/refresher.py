@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from social_django.models import UserSocialAuth
@@ -56,16 +57,21 @@ class Attempt:
 
 @dataclass
 class Summary:
-    """Counts of outcomes, safe to add to from several threads."""
+    """Counts of outcomes (of refreshes, or of another enum's: approval checks), safe to add
+    to from several threads."""
 
-    counts: dict[Outcome, int] = field(default_factory=lambda: dict.fromkeys(Outcome, 0))
+    outcomes: type[enum.Enum] = Outcome
+    counts: dict[Any, int] = field(init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def add(self, outcome: Outcome) -> None:
+    def __post_init__(self) -> None:
+        self.counts = dict.fromkeys(self.outcomes, 0)
+
+    def add(self, outcome: enum.Enum) -> None:
         with self._lock:
             self.counts[outcome] += 1
 
-    def __getitem__(self, outcome: Outcome) -> int:
+    def __getitem__(self, outcome: enum.Enum) -> int:
         return self.counts[outcome]
 
     @property
@@ -75,7 +81,7 @@ class Summary:
     def line(self) -> str:
         """E.g. "refreshed 10, skipped 0, reauth required 1, failed 0, errors 0"."""
         return ", ".join(
-            f"{'errors' if outcome is Outcome.ERROR else outcome.value} {count}"
+            f"{'errors' if outcome.name == 'ERROR' else outcome.value} {count}"
             for outcome, count in self.counts.items()
         )
 

@@ -1,7 +1,8 @@
-"""Celery tasks: the periodic sweep that finds due associations, and the batch refresh it
-fans out to. Any number of workers on any number of hosts may run them together: every
-refresh goes through the single-flight `refresh_if_due`, so a batch delivered twice, or two
-sweeps overlapping, still cause one token call per due token.
+"""Celery tasks: the periodic sweep that finds due associations and those awaiting approval in
+the provider's app, and the batch refresh and batch approval check it fans out to. Any number
+of workers on any number of hosts may run them together: every refresh goes through the
+single-flight `refresh_if_due`, so a batch delivered twice, or two sweeps overlapping, still
+cause one token call per due token, and an approval fires `connection_approved` once.
 
 Transient failures are not retried by sleeping in a worker: the failed ids go back on the
 queue as a new batch with a countdown (exponential backoff with jitter), up to
@@ -17,8 +18,9 @@ from typing import Any
 
 from django.conf import settings
 
+from integrations.background.approvals import ApprovalChecker, ApprovalOutcome
 from integrations.background.backoff import RetryPolicy
-from integrations.background.due import due_associations
+from integrations.background.due import awaiting_approval, due_associations
 from integrations.background.rate_limit import RateLimiter
 from integrations.background.refresher import Outcome, Refresher, Summary
 from integrations.providers.registry import keepalive_periods
@@ -43,7 +45,8 @@ def _limiter() -> RateLimiter:
 
 @app.task(name="integrations.tasks.refresh_due_tokens")
 def refresh_due_tokens(within: float | None = None, provider: str | None = None) -> dict[str, Any]:
-    """Find the due associations (expiring or idle) and queue them, a task per batch of ids."""
+    """Find the due associations (expiring or idle) and queue them, a task per batch of ids;
+    queue every association awaiting approval for a re-check the same way."""
     within = float(settings.CUSTODIAN_REFRESH_WITHIN if within is None else within)
     ids = [
         item.association_id
@@ -57,8 +60,21 @@ def refresh_due_tokens(within: float | None = None, provider: str | None = None)
         refresh_batch.apply_async((ids[start : start + size],), {"within": within}).id
         for start in range(0, len(ids), size)
     ]
-    logger.info("%d associations due, queued in %d batches", len(ids), len(batches))
-    return {"due": len(ids), "batches": batches}
+    awaiting = awaiting_approval(provider=provider)
+    approval_batches = [
+        check_approvals.apply_async((awaiting[start : start + size],)).id
+        for start in range(0, len(awaiting), size)
+    ]
+    logger.info(
+        "%d associations due, queued in %d batches; %d awaiting approval, in %d batches",
+        len(ids), len(batches), len(awaiting), len(approval_batches),
+    )
+    return {
+        "due": len(ids),
+        "batches": batches,
+        "awaiting": len(awaiting),
+        "approval_batches": approval_batches,
+    }
 
 
 @app.task(name="integrations.tasks.refresh_batch")
@@ -87,6 +103,21 @@ def refresh_batch(
             countdown=policy.delay(attempt),
         ).id
     return {**summary.as_dict(), "retry": retry_task}
+
+
+@app.task(name="integrations.tasks.check_approvals")
+def check_approvals(association_ids: list[int]) -> dict[str, int]:
+    """Ask the provider whether these associations' access is approved now (each only while
+    still awaiting); a provider that cannot tell is asked again by the next sweep."""
+    checker = ApprovalChecker(limiter=_limiter())
+    summary = Summary(ApprovalOutcome)
+    for pk in association_ids:
+        try:
+            summary.add(checker.check(pk))
+        except Exception:
+            logger.exception("Unexpected error checking the approval of association %s", pk)
+            summary.add(ApprovalOutcome.ERROR)
+    return summary.as_dict()
 
 
 @app.task(name="integrations.tasks.prune_credential_events")

@@ -2,7 +2,10 @@
 disconnect pipeline), the disconnect of a provider no longer offered, and the admin.
 
 Revoke at the provider when it can (never blocking the disconnect on it), record what
-happened in the history, delete the association.
+happened in the history, delete the association. Providers that revoke with the access token
+(the profile's `refresh_before_revoke`: Monzo's logout, Dropbox, Slack, Strava, Zoom, Twitch,
+GitHub) get a live one: an idle association's has usually expired, and revoking with it would
+fail and leave the grant alive. The refresh is the single flight every other caller uses.
 """
 
 from __future__ import annotations
@@ -16,12 +19,18 @@ from django.http import HttpRequest
 from social_core.exceptions import SocialAuthBaseException
 from social_django.models import UserSocialAuth
 
-from integrations.exceptions import ProviderNotOffered
+from integrations.exceptions import (
+    CredentialsUnreadable,
+    ProviderNotOffered,
+    ReauthRequired,
+    RefreshFailed,
+)
 from integrations.models import CredentialEvent
 from integrations.providers.registry import backend_instance, provider_title
 from integrations.providers.registry import profile as provider_profile
+from integrations.refreshing.single_flight import refresh_if_due
 from integrations.store import crypto
-from integrations.store.credentials import read_credentials
+from integrations.store.credentials import Credentials, Status, read_credentials
 from integrations.store.history import record_event
 
 logger = logging.getLogger(__name__)
@@ -41,20 +50,33 @@ def revoke_at_provider(
         backend = backend_instance(association.provider, request)
     except (SocialAuthBaseException, ProviderNotOffered):
         return None, f"{association.provider} is not enabled, so not revoked"
+    profile = provider_profile(association.provider)
     try:
         credentials = read_credentials(association.extra_data)
-        revoked = provider_profile(association.provider).revoke(
-            backend, credentials, association.uid, association.extra_data
-        )
+        if profile.refresh_before_revoke:
+            credentials = _live(association, credentials)
+        revoked = profile.revoke(backend, credentials, association.uid, association.extra_data)
+    except ReauthRequired:
+        return None, f"{provider_title(association.provider)} had already ended the grant"
+    except RefreshFailed as error:
+        return False, f"the refresh before revoking failed: {error.cause}"
     except SocialAuthBaseException as error:
         return False, error.code
     except (requests.RequestException, ValueError) as error:
         return False, type(error).__name__
-    except crypto.DecryptionError:
+    except (crypto.DecryptionError, CredentialsUnreadable):
         return False, "credentials could not be decrypted"
     if revoked is None:
         return None, f"{provider_title(association.provider)} offers no revocation"
     return (True, "") if revoked else (False, "the provider refused")
+
+
+def _live(association: UserSocialAuth, credentials: Credentials) -> Credentials:
+    """The credentials with an access token that is not expired: refreshed first (single
+    flight) when it is, unless the grant is known to be gone already."""
+    if credentials.status == Status.REAUTH_REQUIRED or not credentials.refresh_token:
+        return credentials
+    return refresh_if_due(association)
 
 
 def record_revocation(

@@ -82,7 +82,9 @@ def store_credentials(
         response,
         previous_refresh_token=previous_refresh_token,
         now=time.time(),
-        extra={**extras, "status": Status.ACTIVE, "status_reason": None},
+        # A new token needs its own approval where the provider asks for one (Monzo): the
+        # check that follows notices it, and connection_approved fires again.
+        extra={**extras, "status": Status.ACTIVE, "status_reason": None, "approved_at": None},
     )
     record_event(
         social,
@@ -99,8 +101,10 @@ def check_approval(
     store a friendly account name, and tell the user what happens next."""
     if social is None or not is_offered(backend.name):
         return
+    # The token as stored (a declared provider may nest it in the response), just written.
+    access_token = read_credentials(social.extra_data).access_token
     approved = record_approval(
-        social, response["access_token"], fallback_name=_name_in(kwargs.get("details") or {})
+        social, access_token, fallback_name=_name_in(kwargs.get("details") or {})
     )
     request = getattr(backend.strategy, "request", None)
     # The admin's connect flow reports its own outcome.
@@ -111,8 +115,8 @@ def check_approval(
     if approved is False:
         messages.warning(
             request,
-            f"Almost done: open the {title} app and approve access for this site, then press "
-            f"“I've approved — check again”.",
+            f"Almost done: open the {title} app and approve access for this site. We check "
+            f"for your approval regularly, or press “I've approved — check again”.",
         )
     else:
         messages.success(request, f"{title} account {name} is connected.")

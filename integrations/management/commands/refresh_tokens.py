@@ -1,10 +1,15 @@
 """Refresh, in the background, every access token that expires soon (and idle grants due a
-keep-alive), so users' requests never wait for a refresh and rotating grants never lapse.
+keep-alive), so users' requests never wait for a refresh and rotating grants never lapse; and
+re-check every association awaiting approval in the provider's app (Monzo), so an approval
+given there is noticed within one run.
 
 Safe beside web traffic and beside another run of itself: each refresh goes through the same
 single-flight `refresh_if_due` as get_session. From cron, every few minutes::
 
     */5 * * * *  cd /srv/custodian && .venv/bin/python manage.py refresh_tokens
+
+Monzo lets a client read the full transaction history only within 5 minutes of
+authentication: where people connect Monzo, run it every minute or two.
 
 Exit status is non-zero only for unexpected errors; provider trouble and revoked grants are
 normal outcomes, counted in the summary and recorded in each association's history.
@@ -22,9 +27,11 @@ from typing import IO, cast
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from integrations.background.due import due_associations
+from integrations.background.approvals import ApprovalChecker, ApprovalOutcome, check_all
+from integrations.background.due import awaiting_approval, due_associations
 from integrations.background.listing import due_lines
 from integrations.background.pool import refresh_all
+from integrations.background.rate_limit import RateLimiter
 from integrations.background.refresher import Outcome, Refresher
 from integrations.management.progress import progress_bar
 from integrations.providers.registry import keepalive_periods
@@ -49,7 +56,10 @@ def positive(text: str) -> int:
 
 
 class Command(BaseCommand):
-    help = "Refresh access tokens expiring soon (and idle ones due a keep-alive), single-flight."
+    help = (
+        "Refresh access tokens expiring soon (and idle ones due a keep-alive), single-flight; "
+        "re-check associations awaiting approval in the provider's app."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
@@ -62,7 +72,8 @@ class Command(BaseCommand):
         )
         parser.add_argument("--provider", help="only this provider's associations")
         parser.add_argument(
-            "--dry-run", action="store_true", help="list what is due, refresh nothing"
+            "--dry-run", action="store_true",
+            help="list what is due or awaiting approval; refresh and check nothing",
         )
 
     def handle(self, *args, within: float, concurrency: int, provider: str | None,
@@ -73,17 +84,25 @@ class Command(BaseCommand):
         due = due_associations(within=within, now=now, provider=provider, keepalive=keepalive)
         reasons = Counter(item.reason for item in due)
         why = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
+        awaiting = awaiting_approval(provider=provider)
         if dry_run:
             if verbosity >= 2:
                 for line in due_lines(due, now=now, keepalive=keepalive):
                     self.stdout.write(line)
-            self.stdout.write(f"Dry run: {len(due)} due ({why or 'none'}); nothing refreshed.")
+                for pk in awaiting:
+                    self.stdout.write(f"association {pk}: awaiting approval")
+            self.stdout.write(
+                f"Dry run: {len(due)} due ({why or 'none'}); nothing refreshed. "
+                f"{len(awaiting)} awaiting approval; none checked."
+            )
             return
 
+        # One limiter for the run: refreshes and approval checks share the provider's rate.
+        limiter = RateLimiter(settings.CUSTODIAN_REFRESH_RATE_LIMITS)
         with self._progress(len(due), verbosity) as progress:
             summary = refresh_all(
                 [item.association_id for item in due],
-                Refresher.from_settings(within=within),
+                Refresher.from_settings(within=within, limiter=limiter),
                 concurrency=concurrency,
                 on_outcome=(lambda outcome: progress.update(1)) if progress else None,
             )
@@ -92,10 +111,13 @@ class Command(BaseCommand):
                 f"{len(due)} due ({why or 'none'}): {summary.line()} "
                 f"in {time.monotonic() - started:.1f}s"
             )
-        if summary[Outcome.ERROR]:
-            raise CommandError(
-                f"{summary[Outcome.ERROR]} unexpected errors while refreshing; see the log"
-            )
+        # After the refreshes: a token due in this run is checked with its new value.
+        approvals = check_all(awaiting, ApprovalChecker(limiter=limiter), concurrency=concurrency)
+        if verbosity > 0:
+            self.stdout.write(f"{len(awaiting)} awaiting approval: {approvals.line()}")
+        errors = summary[Outcome.ERROR] + approvals[ApprovalOutcome.ERROR]
+        if errors:
+            raise CommandError(f"{errors} unexpected errors while refreshing; see the log")
 
     def _progress(self, total: int, verbosity: int):
         """A tqdm bar when stdout is a terminal (never in cron mail or logs), with the log
