@@ -91,9 +91,9 @@ class Command(BaseCommand):
                     self.stdout.write(line)
                 for pk in awaiting:
                     self.stdout.write(f"association {pk}: awaiting approval")
+            waiting = f" {len(awaiting)} awaiting approval; none checked." if awaiting else ""
             self.stdout.write(
-                f"Dry run: {len(due)} due ({why or 'none'}); nothing refreshed. "
-                f"{len(awaiting)} awaiting approval; none checked."
+                f"Dry run: {len(due)} due ({why or 'none'}); nothing refreshed.{waiting}"
             )
             return
 
@@ -113,7 +113,7 @@ class Command(BaseCommand):
             )
         # After the refreshes: a token due in this run is checked with its new value.
         approvals = check_all(awaiting, ApprovalChecker(limiter=limiter), concurrency=concurrency)
-        if verbosity > 0:
+        if verbosity > 0 and awaiting:
             self.stdout.write(f"{len(awaiting)} awaiting approval: {approvals.line()}")
         errors = summary[Outcome.ERROR] + approvals[ApprovalOutcome.ERROR]
         if errors:
