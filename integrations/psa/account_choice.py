@@ -36,6 +36,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
@@ -113,7 +114,12 @@ def decide(
     # PSA resumes only a partial whose token this session holds under its own key.
     session[PARTIAL_TOKEN_SESSION_NAME] = pending.token
     complete = reverse("social:complete", args=[pending.backend])
-    return f"{complete}?partial_token={pending.token}"
+    return f"{complete}?{urlencode({token_name(): pending.token})}"
+
+
+def token_name() -> str:
+    """The query parameter PSA reads a partial's token from."""
+    return getattr(settings, "SOCIAL_AUTH_PARTIAL_PIPELINE_TOKEN_NAME", None) or "partial_token"
 
 
 def account_name(details: dict[str, Any], uid: str) -> str:
@@ -189,7 +195,8 @@ def _resume(
     secrets_registry.register_token_response(response)
     chosen = None
     if choice["decision"] == LINK:
-        chosen = User.objects.filter(pk=choice.get("user_id")).first()
+        user_id = choice.get("user_id")
+        chosen = User.objects.filter(pk=user_id).first() if isinstance(user_id, int) else None
         if chosen is None or not chosen.is_active:
             raise AuthPolicyError(backend, code="account_inactive", stage="pipeline")
     if user is not None and getattr(user, "pk", None) != getattr(chosen, "pk", None):
@@ -220,8 +227,7 @@ def claim(strategy: Any, token: str, partial: Any) -> Any:
     """
     session = strategy.session
     pending = current(session)
-    token_name = strategy.setting("PARTIAL_PIPELINE_TOKEN_NAME", "partial_token")
-    if not strategy.get_request_data().get(token_name):
+    if not strategy.get_request_data().get(token_name()):
         if pending is not None and pending.token == token:
             discard(session, pending)
         return None

@@ -64,7 +64,7 @@ def clean(value: str) -> str:
         if char.isascii():
             kept.append(char)
         elif unicodedata.category(char)[0] in "LN":
-            return ""  # half a name ("аlice" in Cyrillic would become "lice") misleads
+            return ""  # half a name misleads: a Cyrillic "a" dropped turns "alice" into "lice"
         elif not unicodedata.combining(char):
             kept.append(" ")  # a symbol or emoji: a space between words
     name = re.sub(r"[^a-z0-9._-]+", "-", "".join(kept))

@@ -92,13 +92,16 @@ def _page(
     others = [
         info for info in available_providers() if info.configured and info.name != pending.backend
     ]
+    form = form or AuthenticationForm(request)
+    # Creating an account is the main way on; the login form must not take the focus.
+    form.fields["username"].widget.attrs.pop("autofocus", None)
     return render(
         request,
         TEMPLATE,
         {
             "pending": pending,
             "title": provider_title(pending.backend),
-            "form": form or AuthenticationForm(request),
+            "form": form,
             "other_providers": others,
             "minutes": max(1, settings.CUSTODIAN_ACCOUNT_CHOICE_TTL // 60),
         },
