@@ -72,7 +72,9 @@ def test_an_unlinked_provider_account_asks_first_and_creates_nothing(
 
     assert page.status_code == 200
     content = page.content.decode()
-    assert "Demo provider account <strong>alice</strong> (<code>user_alice</code>)" in content
+    assert 'Demo provider account <strong>alice</strong> (<code class="uid">user_alice</code>)' in (
+        content
+    )
     assert 'value="create" class="button">Create a new account' in content  # the primary one
     assert 'name="password"' in content and "Log in and link" in content
     assert "no-store" in page["Cache-Control"]

@@ -43,7 +43,7 @@ def test_log_in_with_an_issuer_and_link_stock_openid_connect(
     allow_at_provider(page, sign_in=True)
     # A provider account new to the site: a new account, or an existing one?
     page.wait_for_url(f"{live_server.url}/account/choose/")
-    assert "Example ID account Alice Demo" in page.content()
+    assert page.locator(".lead").inner_text().startswith("Example ID account Alice Demo")
     page.get_by_role("button", name="Create a new account").click()
     page.wait_for_url(f"{live_server.url}/connections/")
     assert page.locator(".bar button.link").inner_text() == "Log out (alice)"
