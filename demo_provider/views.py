@@ -155,7 +155,8 @@ class BearerView(OAuthLibMixin, View):
 
 
 class WhoAmIView(BearerView):
-    """GET /ping/whoami, as Monzo answers it."""
+    """GET /ping/whoami, as Monzo answers it, plus the person's username (as most providers'
+    user-info gives a handle: a site can name a new account after it)."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
         return JsonResponse(
@@ -163,6 +164,7 @@ class WhoAmIView(BearerView):
                 "authenticated": True,
                 "client_id": self.access_token.application.client_id,
                 "user_id": user_id(self.access_token.user),
+                "username": self.access_token.user.username,
             }
         )
 

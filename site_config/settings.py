@@ -320,8 +320,11 @@ SOCIAL_AUTH_PIPELINE = (
     "social_core.pipeline.social_auth.social_user",
     # Refuse a login to a deactivated user before anything is stored.
     "integrations.psa.pipeline.refuse_inactive_user",
-    # Pick a free username for a new user.
-    "social_core.pipeline.user.get_username",
+    # Nobody logged in and the provider account linked to no one: stop and ask whether to
+    # create a new user or link it to an existing one (the person logs in to it first).
+    "integrations.psa.account_choice.choose_account",
+    # Pick a free, readable username for a new user (alice, alice2, ...).
+    "integrations.psa.usernames.get_username",
     # Create the user when nobody is logged in and the account is new. No associate_by_email:
     # an unverified e-mail address must never hand over an existing account.
     "social_core.pipeline.user.create_user",
@@ -336,6 +339,11 @@ SOCIAL_AUTH_PIPELINE = (
     # Update the user's name and e-mail from the provider.
     "social_core.pipeline.user.user_details",
 )
+
+# How long the choice between a new account and an existing one waits (seconds), and how
+# many wrong passwords it accepts before it ends (integrations/psa/account_choice.py).
+CUSTODIAN_ACCOUNT_CHOICE_TTL = env_int("CUSTODIAN_ACCOUNT_CHOICE_TTL", 600)
+CUSTODIAN_ACCOUNT_CHOICE_ATTEMPTS = env_int("CUSTODIAN_ACCOUNT_CHOICE_ATTEMPTS", 5)
 
 SOCIAL_AUTH_DISCONNECT_PIPELINE = (
     # Refuse to remove the last way a user can log in.

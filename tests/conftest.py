@@ -44,6 +44,9 @@ def site_uses_loopback_provider(settings, provider: LoopbackProvider) -> Loopbac
     return provider
 
 
+CHOICE_URL = "/account/choose/"
+
+
 def connect(
     client: Client,
     provider: LoopbackProvider,
@@ -51,13 +54,32 @@ def connect(
     *,
     username: str = "alice",
     allow: bool = True,
+    choose: str | None = "create",
 ):
-    """Run the whole authorization-code flow like a browser; return the callback's response."""
+    """Run the whole authorization-code flow like a browser; return the callback's response.
+
+    A provider account linked to no one, with nobody logged in, stops at the choice between
+    a new account and an existing one: `choose="create"` (the default) creates one and
+    returns the resumed callback's response; `choose=None` returns the redirect to the page.
+    """
     begin = client.post(f"/login/{backend}/")
     assert begin.status_code == 302, begin.status_code
     callback = urlsplit(provider.authorize(begin["Location"], username=username, allow=allow))
     assert callback.path == f"/complete/{backend}/", callback.path
-    return client.get(f"{callback.path}?{callback.query}")
+    response = client.get(f"{callback.path}?{callback.query}")
+    if choose is None or response.get("Location") != CHOICE_URL:
+        return response
+    return choose_account(client, choose)
+
+
+def choose_account(client: Client, action: str = "create", **fields: str):
+    """Answer the choice page (`action`: create, link or cancel) and, when that resumes the
+    login, follow to the resumed callback; return the last response."""
+    answer = client.post(CHOICE_URL, {"action": action, **fields})
+    location = answer.get("Location", "")
+    if answer.status_code != 302 or not location.startswith("/complete/"):
+        return answer
+    return client.get(location)
 
 
 @pytest.fixture

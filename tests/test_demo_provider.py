@@ -189,6 +189,7 @@ def test_demo_client_code_flow_with_pkce_and_basic_auth(provider: LoopbackProvid
         "authenticated": True,
         "client_id": DEMO.client_id,
         "user_id": "user_alice",
+        "username": "alice",
     }
     assert provider.stats()["token_calls"]["authorization_code"] == 1
 

@@ -69,6 +69,8 @@ def test_whole_journey(browser_page, live_server, provider):
     page.goto(f"{live_server.url}/login/")
     page.get_by_role("button", name="Log in with Demo provider").click()
     allow_at_provider(page, sign_in=True)
+    page.wait_for_url(f"{live_server.url}/account/choose/")
+    page.get_by_role("button", name="Create a new account").click()
     page.wait_for_url(f"{live_server.url}/connections/")
     assert "Demo provider account" in page.content() and "is connected" in page.content()
     card = page.locator("li.account")

@@ -15,14 +15,23 @@ import pytest
 import requests
 import time_machine
 from django.contrib.auth import get_user_model
+from django.db import connection
 from social_core.backends.open_id_connect import OpenIdConnectAuth
-from social_django.models import UserSocialAuth
+from social_django.models import Partial, UserSocialAuth
 from social_django.utils import load_strategy
 
 from integrations import ForeignHostRefused, get_session
 from integrations.models import CredentialEvent
+from integrations.psa.account_choice import SEALED
 from integrations.store import crypto
-from tests.conftest import OIDC_CLIENT, connect, expire_locally, on_postgresql, raw_extra_data
+from tests.conftest import (
+    OIDC_CLIENT,
+    choose_account,
+    connect,
+    expire_locally,
+    on_postgresql,
+    raw_extra_data,
+)
 from tests.herd import process_herd, site_env, thread_herd
 from tests.herd_worker import call_get_access_token
 
@@ -282,3 +291,24 @@ def test_the_admin_connects_refreshes_and_revokes_it(
     assert events == [
         ("connected", ""), ("refreshed", ""), ("revoked", ""), ("disconnected", "from the admin")
     ]
+
+
+@pytest.mark.django_db
+def test_a_paused_openid_login_keeps_no_token_readable_and_names_the_user(
+    client, provider, oidc
+):
+    """The choice between a new account and an existing one holds the token response, ID
+    token included, sealed; the new user is named after preferred_username."""
+    assert connect(client, provider, oidc.name, choose=None)["Location"] == "/account/choose/"
+    (data,) = Partial.objects.values_list("data", flat=True)
+    tokens = json.loads(crypto.decrypt(data["kwargs"]["response"][SEALED]))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT data FROM social_auth_partial")
+        raw = str(cursor.fetchall())
+    secrets = [tokens[key] for key in ("access_token", "refresh_token", "id_token")]
+    assert all(secrets) and not any(secret in raw for secret in secrets)
+
+    assert choose_account(client, "create")["Location"] == "/connections/"
+    association = UserSocialAuth.objects.get(provider=oidc.name, uid="user_alice")
+    assert association.user.username == "alice"
+    assert crypto.decrypt(association.extra_data["id_token"]) == tokens["id_token"]

@@ -41,7 +41,12 @@ def test_log_in_with_an_issuer_and_link_stock_openid_connect(
     shot(page, f"oidc-login-{width}")
     page.get_by_role("button", name="Log in with Example ID").click()
     allow_at_provider(page, sign_in=True)
+    # A provider account new to the site: a new account, or an existing one?
+    page.wait_for_url(f"{live_server.url}/account/choose/")
+    assert page.locator(".lead").inner_text().startswith("Example ID account Alice Demo")
+    page.get_by_role("button", name="Create a new account").click()
     page.wait_for_url(f"{live_server.url}/connections/")
+    assert page.locator(".bar button.link").inner_text() == "Log out (alice)"
     assert "Example ID account Alice Demo is connected" in page.content()
 
     # Link the same person's account through the stock backend as well.

@@ -114,6 +114,18 @@ CATALOGUE: dict[str, ErrorText] = {
         "the user this {provider} account belongs to is disabled",
         HTTPStatus.FORBIDDEN,
     ),
+    "account_choice_invalid": ErrorText(
+        "This step of logging in does not belong to this browser, was already used, or was "
+        "never chosen. Nothing was created or linked. Please log in again.",
+        "the paused login does not belong to this session (or was already used)",
+        HTTPStatus.FORBIDDEN,
+    ),
+    "account_choice_expired": ErrorText(
+        "You took too long to choose, so this login has expired. Nothing was created or "
+        "linked. Please log in with {provider} again.",
+        "the paused login expired before a choice was made",
+        HTTPStatus.GONE,
+    ),
     "disconnect_disallowed": ErrorText(
         "This is the only way you can log in, so it cannot be disconnected yet. Set a "
         "password for this site (Password, at the top of the page) or link another account "

@@ -13,7 +13,9 @@ Two things every backend gets from it, stock or ours, with no change to the back
   by default), not the short timeout of API calls.
 
 It also registers the login's tokens for redaction by value
-(integrations/security/secrets_registry.py) as soon as the token response arrives.
+(integrations/security/secrets_registry.py) as soon as the token response arrives, and vets
+every paused pipeline before it resumes: only the browser session that paused it, once, in
+time (integrations/psa/account_choice.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from django.db import transaction
 from social_django.strategy import DjangoStrategy
 
 from backends.profiles import profile_for
+from integrations.psa import account_choice
 from integrations.security import secrets_registry
 
 
@@ -36,6 +39,11 @@ class CustodianStrategy(DjangoStrategy):
         secrets_registry.register_token_response(kwargs.get("response"))
         with transaction.atomic():
             return super().authenticate(backend, **kwargs)
+
+    def partial_load(self, token: str) -> Any:
+        """PSA's loading of a paused pipeline, vetted by account_choice.claim (the only
+        partial step of the site's pipeline)."""
+        return account_choice.claim(self, token, super().partial_load(token))
 
     def token_response_received(self, response: Any) -> None:
         """Called by Custodian's backends with every token response (login and refresh)."""

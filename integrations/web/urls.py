@@ -1,10 +1,11 @@
 from django.urls import path
 
-from integrations.web import views
+from integrations.web import account_choice, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.LoginView.as_view(), name="login"),
+    path("account/choose/", account_choice.choose, name="account_choice"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("account/password/", views.set_password, name="set_password"),
     path("connections/", views.connections, name="connections"),
