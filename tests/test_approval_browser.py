@@ -51,6 +51,7 @@ def test_monzo_approval_in_the_app_is_noticed_without_a_button(
         page.goto(f"{live_server.url}/login/")
         page.get_by_role("button", name="Log in with Monzo").click()
         allow_at_provider(page, sign_in=True)
+        page.get_by_role("button", name="Create a new account").click()  # new here
         page.wait_for_url(f"{live_server.url}/connections/")
         card = page.locator("li.account")
         assert card.locator(".badge").inner_text() == "Waiting for approval"
