@@ -161,7 +161,16 @@ class DeclaredOAuth2(Declared, BaseOAuth2PKCE):  # type: ignore[override]  # PKC
         status_code: int | None = None,
         retry_after: str | None = None,
     ) -> Any:
-        """The declaration's `error_rules`: its code key, and the codes meaning "reconnect"."""
+        """The declaration's `error_rules`: its code key, and the codes meaning "reconnect".
+
+        They describe the provider's answers, not the callback: the redirect back carries
+        RFC 6749's `error`, and its `code` is the authorization code (Notion's code_key is
+        "code": read there, every login would fail with its own code as the error).
+        """
+        if stage == "callback":
+            return super().get_provider_error(
+                data, stage=stage, status_code=status_code, retry_after=retry_after
+            )
         rules = self.declaration.rules
         code = rules.code(data)
         if code and rules.reconnect and code.startswith(rules.reconnect):

@@ -220,3 +220,21 @@ def test_the_declarations_in_the_docs_pass_the_check():
     line = re.search(r"CUSTODIAN_PROVIDERS='(\{\"acme\".*?\})'\n", readme, flags=re.S)
     assert line is not None
     assert problems("acme", json.loads(line[1])["acme"]) == []
+
+
+@pytest.mark.django_db
+def test_a_code_key_reads_the_providers_answers_not_the_callback(client, provider, settings,
+                                                                  plain):
+    """Notion keeps its error code in `code`; the callback's `code` is the authorization code
+    and must not be taken for an error."""
+    declaration = {
+        **settings.CUSTODIAN_PROVIDERS["plain"],
+        "error_rules": {"code_key": "code", "reconnect": ["invalid_grant"]},
+    }
+    settings.CUSTODIAN_PROVIDERS = {**settings.CUSTODIAN_PROVIDERS, "plain": declaration}
+
+    response = connect(client, provider, "plain")
+
+    assert response.status_code == 302, response.content[:300]
+    assert UserSocialAuth.objects.filter(provider="plain", uid="user_alice").exists()
+
