@@ -108,6 +108,15 @@ class DeclaredOAuth2(Declared, BaseOAuth2PKCE):  # type: ignore[override]  # PKC
             params.pop("client_secret", None)
         return params
 
+    def auth_headers(self) -> dict[str, str | bytes]:
+        """The token requests' headers, naming the body's real encoding: social-core's name
+        a form, and requests keeps an explicit Content-Type even for a JSON body, which the
+        provider then reads as a broken form (Notion: 400 invalid_json)."""
+        headers = dict(super().auth_headers())
+        if self.declaration.token_body == "json":
+            headers["Content-Type"] = "application/json"
+        return headers
+
     def request(self, url: str, *args: Any, **kwargs: Any) -> Any:
         """Every call leaves through here: a token request is sent as JSON when the
         declaration says `token_body: json` (Notion)."""
