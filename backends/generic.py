@@ -108,6 +108,15 @@ class DeclaredOAuth2(Declared, BaseOAuth2PKCE):  # type: ignore[override]  # PKC
             params.pop("client_secret", None)
         return params
 
+    def auth_headers(self) -> dict[str, str | bytes]:
+        """The token requests' headers, naming the body's real encoding: social-core's name
+        a form, and requests keeps an explicit Content-Type even for a JSON body, which the
+        provider then reads as a broken form (Notion: 400 invalid_json)."""
+        headers = dict(super().auth_headers())
+        if self.declaration.token_body == "json":
+            headers["Content-Type"] = "application/json"
+        return headers
+
     def request(self, url: str, *args: Any, **kwargs: Any) -> Any:
         """Every call leaves through here: a token request is sent as JSON when the
         declaration says `token_body: json` (Notion)."""
@@ -161,7 +170,16 @@ class DeclaredOAuth2(Declared, BaseOAuth2PKCE):  # type: ignore[override]  # PKC
         status_code: int | None = None,
         retry_after: str | None = None,
     ) -> Any:
-        """The declaration's `error_rules`: its code key, and the codes meaning "reconnect"."""
+        """The declaration's `error_rules`: its code key, and the codes meaning "reconnect".
+
+        They describe the provider's answers, not the callback: the redirect back carries
+        RFC 6749's `error`, and its `code` is the authorization code (Notion's code_key is
+        "code": read there, every login would fail with its own code as the error).
+        """
+        if stage == "callback":
+            return super().get_provider_error(
+                data, stage=stage, status_code=status_code, retry_after=retry_after
+            )
         rules = self.declaration.rules
         code = rules.code(data)
         if code and rules.reconnect and code.startswith(rules.reconnect):

@@ -136,6 +136,19 @@ class Call:
         return user, password
 
 
+@dataclass(frozen=True)
+class Reply:
+    """The double's answer to one request."""
+
+    kind: str  # as in Call
+    status: int
+    body: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+    # Handle the request but close the connection without answering (an answer lost in
+    # transit after the provider acted on the request).
+    dropped: bool = False
+
+
 class ProviderDouble:
     """A provider on loopback: its authorization server and API, answering per `shape`.
 
@@ -224,33 +237,49 @@ class ProviderDouble:
         elif raw:
             form = {key: values[0] for key, values in parse_qs(raw.decode()).items()}
         headers = {key: value for key, value in request.headers.items()}
-        shape = self.shape
         with self._lock:
-            if url == shape.token_url:
-                kind, (status, answer) = "token", self._token({**query, **form}, headers)
-            elif url in shape.documents:
-                kind, status = "document", 200
-                answer = jwks() if shape.documents[url] == JWKS else shape.documents[url]
-            elif url == shape.revoke_url:
-                kind, (status, answer) = "revoke", self._revoke(query, form, body, headers)
-            else:
-                kind = "userinfo" if url in shape.userinfo else "api"
-                grant = self._grant_of_access(_token_in(headers, query))
-                if grant is None:
-                    status, answer = shape.api_error
-                elif kind == "userinfo":
-                    status, answer = 200, shape.userinfo[url]
-                else:
-                    status, answer = 200, {"ok": True, "url": url}
+            reply = self._reply(request.command, url, query, form, body, headers)
             self.calls.append(
-                Call(kind, request.command, url, origin, headers, query, form, body, status)
+                Call(reply.kind, request.command, url, origin, headers, query, form, body,
+                     reply.status)
             )
-        payload = b"" if answer is None else json.dumps(answer).encode()
-        request.send_response(status)
+        if reply.dropped:
+            # The request was handled, its answer never leaves: the connection just closes.
+            request.close_connection = True
+            return
+        payload = b"" if reply.body is None else json.dumps(reply.body).encode()
+        request.send_response(reply.status)
         request.send_header("Content-Type", "application/json")
         request.send_header("Content-Length", str(len(payload)))
+        for name, value in reply.headers.items():
+            request.send_header(name, value)
         request.end_headers()
         request.wfile.write(payload)
+
+    def _reply(
+        self,
+        method: str,
+        url: str,
+        query: Mapping[str, str],
+        form: Mapping[str, str],
+        body: Any,
+        headers: Mapping[str, str],
+    ) -> Reply:
+        """Answer one request (under the lock); subclasses answer in other shapes."""
+        shape = self.shape
+        if url == shape.token_url:
+            return Reply("token", *self._token({**query, **form}, headers))
+        if url in shape.documents:
+            document = shape.documents[url]
+            return Reply("document", 200, jwks() if document == JWKS else document)
+        if url == shape.revoke_url:
+            return Reply("revoke", *self._revoke(query, form, body, headers))
+        kind = "userinfo" if url in shape.userinfo else "api"
+        if self._grant_of_access(_token_in(headers, query)) is None:
+            return Reply(kind, *shape.api_error)
+        if kind == "userinfo":
+            return Reply(kind, 200, shape.userinfo[url])
+        return Reply(kind, 200, {"ok": True, "url": url})
 
     def _client_ok(self, fields: Mapping[str, str], headers: Mapping[str, str]) -> bool:
         basic = Call("", "", "", "", headers, {}, {}, None, 0).basic

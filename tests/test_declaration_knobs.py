@@ -220,3 +220,54 @@ def test_the_declarations_in_the_docs_pass_the_check():
     line = re.search(r"CUSTODIAN_PROVIDERS='(\{\"acme\".*?\})'\n", readme, flags=re.S)
     assert line is not None
     assert problems("acme", json.loads(line[1])["acme"]) == []
+
+
+@pytest.mark.django_db
+def test_a_code_key_reads_the_providers_answers_not_the_callback(client, provider, settings,
+                                                                  plain):
+    """Notion keeps its error code in `code`; the callback's `code` is the authorization code
+    and must not be taken for an error."""
+    declaration = {
+        **settings.CUSTODIAN_PROVIDERS["plain"],
+        "error_rules": {"code_key": "code", "reconnect": ["invalid_grant"]},
+    }
+    settings.CUSTODIAN_PROVIDERS = {**settings.CUSTODIAN_PROVIDERS, "plain": declaration}
+
+    response = connect(client, provider, "plain")
+
+    assert response.status_code == 302, response.content[:300]
+    assert UserSocialAuth.objects.filter(provider="plain", uid="user_alice").exists()
+
+
+@pytest.mark.django_db
+def test_a_json_token_body_is_sent_as_json(settings, enable_backends):
+    """token_body json: the body and its Content-Type agree (Notion refuses a JSON body that
+    calls itself a form)."""
+    from social_core.exceptions import SocialAuthBaseException
+
+    from integrations.providers.registry import backend_instance
+    from tests.provider_doubles import CLIENT_ID, CLIENT_SECRET, ProviderDouble, Shape
+
+    double = ProviderDouble(Shape(token_url="https://api.acme.example/oauth/token"))
+    try:
+        settings.CUSTODIAN_PROVIDERS = {
+            **settings.CUSTODIAN_PROVIDERS,
+            "jsonbody": {
+                **VALID,
+                "token_url": double.local("https://api.acme.example/oauth/token"),
+                "token_body": "json",
+                "token_auth": "client_secret_basic",
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+            },
+        }
+        enable_backends("backends.declared.jsonbody")
+        with pytest.raises(SocialAuthBaseException):  # the double knows no such token
+            backend_instance("jsonbody").refresh_token("refresh-1")
+    finally:
+        double.stop()
+
+    (call,) = double.calls
+    assert call.headers["Content-Type"] == "application/json"
+    assert call.json == {"grant_type": "refresh_token", "refresh_token": "refresh-1"}
+    assert call.basic == (CLIENT_ID, CLIENT_SECRET)
