@@ -8,7 +8,6 @@ form field, so its ciphertext never reaches a page either.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import ClassVar
 
 from django.contrib import admin, messages
@@ -22,7 +21,7 @@ from social_core.exceptions import SocialAuthBaseException
 from social_django.models import UserSocialAuth
 
 from integrations.admin import health
-from integrations.admin.base import AssociationAdminBase
+from integrations.admin.base import ADMIN_CSS, ADMIN_JS, AssociationAdminBase
 from integrations.admin.connect import ConnectFlowMixin
 from integrations.admin.disconnect import RevokeAndDisconnectMixin
 from integrations.admin.history import CredentialEventInline
@@ -31,11 +30,7 @@ from integrations.exceptions import ProviderNotOffered, ReauthRequired, RefreshF
 from integrations.refreshing.single_flight import refresh
 from integrations.store.credentials import fingerprint
 from integrations.store.times import to_datetime
-
-
-def _with_utc_title(moment: datetime, text: str) -> str:
-    """`text` with the exact UTC time as its tooltip."""
-    return format_html('<span title="{}">{}</span>', f"{moment:%Y-%m-%d %H:%M:%S} UTC", text)
+from integrations.templatetags.moments import moment_html
 
 
 class HealthFilter(admin.SimpleListFilter):
@@ -85,7 +80,7 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, AssociationAd
             {
                 "fields": (
                     "expires",
-                    "last_refreshed",
+                    "refreshed_when",
                     "access_token_fingerprint",
                     "refresh_token_fingerprint",
                     "token_scope",
@@ -93,7 +88,7 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, AssociationAd
             },
         ),
         ("Stored extra_data (secrets redacted)", {"fields": ("redacted_extra_data",)}),
-        ("Dates", {"fields": ("created", "modified")}),
+        ("Dates", {"fields": ("created_when", "modified_when")}),
     )
     readonly_fields = (
         "user",
@@ -101,17 +96,18 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, AssociationAd
         "uid",
         "status_badge",
         "expires",
-        "last_refreshed",
+        "refreshed_when",
         "access_token_fingerprint",
         "refresh_token_fingerprint",
         "token_scope",
         "redacted_extra_data",
-        "created",
-        "modified",
+        "created_when",
+        "modified_when",
     )
 
     class Media:
-        css: ClassVar = {"all": ("css/custodian-admin.css",)}
+        css: ClassVar = ADMIN_CSS
+        js: ClassVar = ADMIN_JS
 
     # -- queryset, search, ordering --
 
@@ -153,9 +149,9 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, AssociationAd
         state = state_of(obj)
         if state is None:
             return "—"
-        if state.expires_at is None:
-            return "no expiry"
-        return _with_utc_title(state.expires_at, health.expires_phrase(state.expires_at))
+        return moment_html(
+            state.expires_at, past_prefix="expired ", compact=True, empty="no expiry"
+        )
 
     @admin.display(
         description="last refreshed",
@@ -164,23 +160,31 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, AssociationAd
     def last_refreshed(self, obj: UserSocialAuth) -> str:
         state = state_of(obj)
         moment = state.last_refreshed_at if state is not None else None
-        if moment is None:
-            return "never"
-        return _with_utc_title(moment, health.ago_phrase(moment))
+        return moment_html(moment, compact=True, empty="never")
 
     @admin.display(description="created", ordering="created")
     def created_at(self, obj: UserSocialAuth) -> str:
-        return _with_utc_title(obj.created, f"{obj.created:%Y-%m-%d}")
+        return moment_html(obj.created, compact=True)
 
     @admin.display(description="expires")
     def expires(self, obj: UserSocialAuth) -> str:
         state = state_of(obj)
         if state is None:
             return "— (no credential state recorded)"
-        if state.expires_at is None:
-            return "no expiry"
-        phrase = health.expires_phrase(state.expires_at)
-        return f"{state.expires_at:%Y-%m-%d %H:%M:%S} UTC ({phrase})"
+        return moment_html(state.expires_at, past_prefix="expired ", empty="no expiry")
+
+    @admin.display(description="last refreshed")
+    def refreshed_when(self, obj: UserSocialAuth) -> str:
+        state = state_of(obj)
+        return moment_html(state.last_refreshed_at if state else None, empty="never")
+
+    @admin.display(description="created")
+    def created_when(self, obj: UserSocialAuth) -> str:
+        return moment_html(obj.created)
+
+    @admin.display(description="modified")
+    def modified_when(self, obj: UserSocialAuth) -> str:
+        return moment_html(obj.modified)
 
     @admin.display(description="access token")
     def access_token_fingerprint(self, obj: UserSocialAuth) -> str:

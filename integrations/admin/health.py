@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
-from django.utils.timesince import timesince, timeuntil
 
 from integrations.store.credentials import Status
 from integrations.store.times import now_datetime
+from integrations.templatetags.moments import relative_phrase
 
 
 @dataclass(frozen=True)
@@ -76,19 +76,12 @@ def with_health(queryset: QuerySet, now: datetime | None = None) -> QuerySet:
 def expires_phrase(expires_at: datetime | None, now: datetime | None = None) -> str:
     """Say when a token expires, for people: "in 42 minutes", "expired 3 hours ago".
 
-    One unit only; Django joins number and unit with a non-breaking space (no wrapping).
+    The phrase rules are the pages' (integrations/templatetags/moments.py), so a message
+    and the list beside it say the same.
     """
     if expires_at is None:
         return "no expiry"
-    now = now or now_datetime()
-    seconds = (expires_at - now).total_seconds()
-    if 0 < seconds < 60:
-        return "in under a minute"
-    if -60 < seconds <= 0:
-        return "expired just now"
-    if seconds > 0:
-        return f"in {timeuntil(expires_at, now, depth=1)}"
-    return f"expired {timesince(expires_at, now, depth=1)} ago"
+    return relative_phrase(expires_at, now or now_datetime(), past_prefix="expired ")
 
 
 def ago_phrase(
@@ -98,6 +91,4 @@ def ago_phrase(
     if moment is None:
         return never
     now = now or now_datetime()
-    if (now - moment).total_seconds() < 60:
-        return "just now"
-    return f"{timesince(moment, now, depth=1)} ago"
+    return relative_phrase(min(moment, now), now)  # a clock a little ahead: "just now"
