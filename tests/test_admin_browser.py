@@ -93,7 +93,7 @@ def test_list_and_change_page_in_a_browser(live_server, connected, django_user_m
             expect(page.locator(".messagelist")).to_contain_text("refreshed, new access token fp")
 
             rows.filter(has_text="user_alice").locator(".field-account_uid a").click()
-            expect(page.locator("h1")).to_contain_text("Change user social auth")
+            expect(page.locator("h1")).to_contain_text("Change association")
             change_page = page.content()
             history = page.locator("#credential_events-group")
             expect(history).to_contain_text("refreshed")

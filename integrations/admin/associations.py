@@ -73,6 +73,7 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, AssociationAd
     inlines = (CredentialEventInline,)
     change_form_template = "admin/custodian/usersocialauth_change_form.html"
     change_list_template = "admin/custodian/usersocialauth_change_list.html"
+    object_history_template = "admin/custodian/usersocialauth_object_history.html"
     fieldsets = (
         (None, {"fields": ("user", "provider", "uid", "status_badge")}),
         (
@@ -211,8 +212,19 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, AssociationAd
 
     # -- change page: read-only, never writes extra_data --
 
+    # What the pages call a UserSocialAuth (social_django names it "user social auth"); the
+    # index says "Associations" too (integrations/admin_site.py).
+    NAME = "association"
+
+    def changelist_view(self, request, extra_context=None):
+        verb = "change" if self.has_change_permission(request) else "view"
+        title = f"Select {self.NAME} to {verb}"
+        return super().changelist_view(request, {"title": title, **(extra_context or {})})
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        verb = "Change" if self.has_change_permission(request) else "View"
         extra_context = {
+            "title": f"{verb} {self.NAME}",
             **(extra_context or {}),
             "show_save": False,
             "show_save_and_continue": False,
