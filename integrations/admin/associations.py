@@ -131,16 +131,7 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, AssociationAd
 
     @admin.display(description="status", ordering="health_rank")
     def status_badge(self, obj: UserSocialAuth) -> str:
-        rank = getattr(obj, "health_rank", None)
-        item = health.BY_RANK.get(rank, health.UNKNOWN) if isinstance(rank, int) else health.UNKNOWN
-        reason = (obj.extra_data or {}).get("status_reason") or ""
-        title = item.meaning + (f" (reason: {reason})" if reason else "")
-        return format_html(
-            '<span class="custodian-badge custodian-{}" title="{}">{}</span>',
-            item.key,
-            title,
-            item.label,
-        )
+        return health.badge(obj)
 
     @admin.display(
         description="expires in",

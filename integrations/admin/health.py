@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from integrations.store.credentials import Status
 from integrations.store.times import now_datetime
@@ -71,6 +74,21 @@ def health_rank(now: datetime | None = None) -> Case:
 def with_health(queryset: QuerySet, now: datetime | None = None) -> QuerySet:
     """Annotate associations with `health_rank` (an int; `BY_RANK[rank]` is the Health)."""
     return queryset.annotate(health_rank=health_rank(now))
+
+
+def badge(association: Any) -> SafeString:
+    """The association's health as a coloured badge, its meaning (and the provider's reason,
+    if any) as the tooltip. The association must come through `with_health`."""
+    rank = getattr(association, "health_rank", None)
+    item = BY_RANK.get(rank, UNKNOWN) if isinstance(rank, int) else UNKNOWN
+    reason = (association.extra_data or {}).get("status_reason") or ""
+    title = item.meaning + (f" (reason: {reason})" if reason else "")
+    return format_html(
+        '<span class="custodian-badge custodian-{}" title="{}">{}</span>',
+        item.key,
+        title,
+        item.label,
+    )
 
 
 def expires_phrase(expires_at: datetime | None, now: datetime | None = None) -> str:

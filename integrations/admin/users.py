@@ -8,6 +8,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
 
 from integrations.admin.connect_policy import connectable_users, outranks
+from integrations.admin.user_accounts import ConnectedAccountInline
 from integrations.models import User
 
 
@@ -19,6 +20,7 @@ class CustodianUserAdmin(UserAdmin):
     list_filter = ("is_staff", "is_superuser", "is_active", "groups", "signup_provider")
     fieldsets = (*(UserAdmin.fieldsets or ()), ("Custodian", {"fields": ("signup_provider",)}))
     readonly_fields = ("signup_provider",)
+    inlines = (ConnectedAccountInline,)
     # Only a superuser hands out rights: anyone else with "change user" could otherwise make
     # themselves (or a friend) superuser, or join a stronger group.
     RIGHTS_FIELDS = ("is_superuser", "groups", "user_permissions")
@@ -35,6 +37,10 @@ class CustodianUserAdmin(UserAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         allowed = super().has_delete_permission(request, obj)
         return allowed and (obj is None or outranks(obj, request.user) is None)
+
+    def get_inlines(self, request, obj):
+        """A user's connected accounts on their page; "Add user" has none to show."""
+        return self.inlines if obj is not None else ()
 
     def get_search_results(self, request, queryset, search_term):
         """Searches made by the connect form's user field (the admin's autocomplete, whose
