@@ -110,7 +110,12 @@ def test_list_and_change_page_in_a_browser(live_server, connected, django_user_m
             expect(page.locator("#result_list")).to_contain_text("Refreshed")
             page.goto(f"{live_server.url}/admin/social_django/usersocialauth/add/")
             page.select_option("#id_provider", "demo")
-            page.fill("#id_user", "person0")
+            page.locator(".field-user .select2-selection").click()
+            page.locator(".select2-search__field").fill("person0")
+            page.locator(".select2-results__option", has_text="person0").click()
+            expect(page.locator(".field-user .select2-selection__rendered")).to_have_text(
+                "person0"
+            )
             page.get_by_role("button", name="Continue to the provider").click()
             page.wait_for_url(f"{provider.base_url}/**")
 

@@ -13,6 +13,7 @@ from django.utils.html import format_html
 
 from integrations.admin.base import ADMIN_CSS, ADMIN_JS
 from integrations.models import CredentialEvent
+from integrations.providers.registry import provider_title
 from integrations.templatetags.moments import moment_html
 
 logger = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class CredentialEventAdmin(admin.ModelAdmin):
     """Every credential event, including those of disconnected associations. Read-only."""
 
     list_display = (
-        "when", "kind", "provider", "uid", "user", "actor", "detail", "association_link"
+        "when", "kind", "account", "user", "actor", "detail", "association_link"
     )
     list_filter = ("kind", "provider")
     list_select_related = ("user", "actor")
@@ -96,6 +97,13 @@ class CredentialEventAdmin(admin.ModelAdmin):
     @admin.display(description="when", ordering="created")
     def when(self, obj: CredentialEvent) -> str:
         return moment_html(obj.created, compact=True)
+
+    @admin.display(description="account", ordering="uid")
+    def account(self, obj: CredentialEvent) -> str:
+        """The account's uid, its provider below (filtered on the right, not a column)."""
+        return format_html(
+            '{}<span class="custodian-provider">{}</span>', obj.uid, provider_title(obj.provider)
+        )
 
     @admin.display(description="association")
     def association_link(self, obj: CredentialEvent) -> str:
