@@ -34,7 +34,11 @@ WIDTHS = (1280, 390)
 PEOPLE = {
     "alexandra.montgomery": [
         ("demo", "user_alexandra.montgomery", {"expires_in": 42 * 60}),
-        ("monzo", "user_00009AbCdEfGhIjKlMnOpQrStU", {"expires_in": -3 * 3600, "refreshed_ago": 5 * 3600}),
+        (
+            "monzo",
+            "user_00009AbCdEfGhIjKlMnOpQrStU",
+            {"expires_in": -3 * 3600, "refreshed_ago": 5 * 3600},
+        ),
     ],
     "bartholomew.oyelaran-fitzgerald": [
         ("demo", "109876543210987654321", {"expires_in": 4 * 60, "refreshed_ago": 600}),
