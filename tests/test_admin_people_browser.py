@@ -10,6 +10,7 @@ admin-credential-events-*.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -31,7 +32,8 @@ EVENTS_URL = "/admin/integrations/credentialevent/"
 WIDTHS = (1280, 390)
 
 # People with long names, long e-mail addresses and long account ids: the widths to fit.
-PEOPLE = {
+# Each account: (provider, uid, make_association's options).
+PEOPLE: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
     "alexandra.montgomery": [
         ("demo", "user_alexandra.montgomery", {"expires_in": 42 * 60}),
         (
