@@ -606,7 +606,7 @@ def test_prune_credential_events(django_user_model, settings):
 def test_expiry_phrases():
     from datetime import datetime
 
-    from integrations.admin.health import ago_phrase, expires_phrase
+    from integrations.admin.health import expires_phrase
 
     now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -618,8 +618,6 @@ def test_expiry_phrases():
     assert phrase(30) == "in under a minute"
     assert phrase(-5) == "expired just now"
     assert expires_phrase(None, now) == "no expiry"
-    assert ago_phrase(now - timedelta(days=2, hours=3), now).replace("\xa0", " ") == "2 days ago"
-    assert ago_phrase(None, now) == "never"
 
 
 def test_users_are_in_the_admin_with_their_signup_provider(admin_client, connected):

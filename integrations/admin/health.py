@@ -100,13 +100,3 @@ def expires_phrase(expires_at: datetime | None, now: datetime | None = None) -> 
     if expires_at is None:
         return "no expiry"
     return relative_phrase(expires_at, now or now_datetime(), past_prefix="expired ")
-
-
-def ago_phrase(
-    moment: datetime | None, now: datetime | None = None, *, never: str = "never"
-) -> str:
-    """Say how long ago something happened: "12 minutes ago", or `never`."""
-    if moment is None:
-        return never
-    now = now or now_datetime()
-    return relative_phrase(min(moment, now), now)  # a clock a little ahead: "just now"
