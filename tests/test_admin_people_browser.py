@@ -9,6 +9,7 @@ admin-credential-events-*.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,9 @@ def session_of(user) -> str:
 
 
 def logged_in(browser, live_server, session: str, width: int):
-    context = browser.new_context(viewport={"width": width, "height": 900}, locale="en-GB")
+    context = browser.new_context(
+        viewport={"width": width, "height": 900}, locale="en-GB", timezone_id="Pacific/Auckland"
+    )
     context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
     return context
 
@@ -161,6 +164,9 @@ def test_admin_pages_fit_and_read_well(live_server, admin_data):
 
                 page.goto(f"{live_server.url}{LIST_URL}")
                 expect(page.locator("#result_list tbody tr")).to_have_count(5)
+                # Times are the reader's (Auckland's), in the tooltip of each relative phrase.
+                expiry = page.locator("#result_list td.field-expires_in time.moment").first
+                expect(expiry).to_have_attribute("title", re.compile(r"\d{2}:\d{2} (GMT|NZ)"))
                 overflow[f"associations-{width}"] = fits(page, "#changelist .results")
                 shoot(page, "associations", width)
 
