@@ -1,4 +1,12 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
+
+
+class CustodianAdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with Custodian's admin site (its index's sections)."""
+
+    default = False  # named in full in INSTALLED_APPS; "integrations" means IntegrationsConfig
+    default_site = "integrations.admin_site.CustodianAdminSite"
 
 
 class IntegrationsConfig(AppConfig):

@@ -409,9 +409,16 @@ def test_builtin_bulk_delete_is_not_offered(admin_client, health_rows):
 # --- Connect from the admin -----------------------------------------------------------------------
 
 
+def pk_of(username: str) -> int:
+    """The connect form's user field takes the user's id (what the autocomplete sends)."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get(username=username).pk
+
+
 def start_connect(client: Client, provider, backend: str, username: str):
     provider.add_redirect_uri(f"custodian-{backend}", callback_url(backend))
-    response = client.post(ADD_URL, {"provider": backend, "user": username})
+    response = client.post(ADD_URL, {"provider": backend, "user": pk_of(username)})
     assert response.status_code == 302, response.content[:800]
     return response["Location"]
 
@@ -421,7 +428,8 @@ def test_connect_from_the_admin(admin_client, admin_user, provider, django_user_
     bob = django_user_model.objects.create_user("bob", password="a-long-password-1")
     form = admin_client.get(ADD_URL).content.decode()
     assert 'value="demo"' in form and 'value="monzo"' in form
-    assert 'value="admin"' in form  # defaults to the admin himself
+    assert f'<option value="{admin_user.pk}" selected>admin</option>' in form  # the admin himself
+    assert 'class="admin-autocomplete"' in form
     assert callback_url(backend) in form  # tells which redirect URI to register
 
     authorize = start_connect(admin_client, provider, backend, "bob")
@@ -487,13 +495,15 @@ def test_connect_failures_come_back_as_messages(admin_client, provider, django_u
 
 
 def test_connect_form_validates(admin_client, settings):
-    response = admin_client.post(ADD_URL, {"provider": "demo", "user": "nobody"})
-    assert response.status_code == 200
-    assert "There is no user with that username." in response.content.decode()
+    for nobody in ("nobody", "987654321"):
+        response = admin_client.post(ADD_URL, {"provider": "demo", "user": nobody})
+        assert response.status_code == 200
+        assert "That user does not exist." in response.content.decode()
     settings.MONZO_CLIENT_ID = ""  # not configured: not offered
     form = admin_client.get(ADD_URL).content.decode()
     assert 'value="monzo"' not in form and 'value="demo"' in form
-    assert admin_client.post(ADD_URL, {"provider": "monzo", "user": "admin"}).status_code == 200
+    refused = admin_client.post(ADD_URL, {"provider": "monzo", "user": pk_of("admin")})
+    assert refused.status_code == 200
 
 
 def test_the_add_button_says_connect(admin_client):
@@ -548,7 +558,8 @@ def test_actions_need_their_permissions(staff, connected, provider):
     action(viewer, "revoke_and_disconnect", association, post="yes")
     assert viewer.post(f"{LIST_URL}{association.pk}/refresh/").status_code == 403
     assert viewer.post(f"{LIST_URL}{association.pk}/delete/", {"post": "yes"}).status_code == 403
-    assert viewer.post(ADD_URL, {"provider": "demo", "user": "alice"}).status_code == 403
+    connect_form = {"provider": "demo", "user": association.user_id}
+    assert viewer.post(ADD_URL, connect_form).status_code == 403
 
     assert provider.stats()["token_calls"]["refresh_token"] == 0
     assert UserSocialAuth.objects.filter(pk=association.pk).exists()
@@ -595,7 +606,7 @@ def test_prune_credential_events(django_user_model, settings):
 def test_expiry_phrases():
     from datetime import datetime
 
-    from integrations.admin.health import ago_phrase, expires_phrase
+    from integrations.admin.health import expires_phrase
 
     now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -607,8 +618,6 @@ def test_expiry_phrases():
     assert phrase(30) == "in under a minute"
     assert phrase(-5) == "expired just now"
     assert expires_phrase(None, now) == "no expiry"
-    assert ago_phrase(now - timedelta(days=2, hours=3), now).replace("\xa0", " ") == "2 days ago"
-    assert ago_phrase(None, now) == "never"
 
 
 def test_users_are_in_the_admin_with_their_signup_provider(admin_client, connected):
@@ -717,7 +726,7 @@ def test_adder_without_change_user_may_not_connect_for_others(
     victim = root if target == "superuser" else django_user_model.objects.create_user("bob")
     users_before = django_user_model.objects.count()
 
-    response = client.post(ADD_URL, {"provider": "demo", "user": victim.username})
+    response = client.post(ADD_URL, {"provider": "demo", "user": victim.pk})
 
     assert response.status_code == 200  # the form again, not the provider
     page = response.content.decode()
@@ -743,7 +752,7 @@ def test_target_with_a_permission_the_admin_lacks_is_refused(staff_user, django_
     target = django_user_model.objects.create_user("dora")
     grant(target, "integrations.delete_user")
 
-    response = client.post(ADD_URL, {"provider": "demo", "user": "dora"})
+    response = client.post(ADD_URL, {"provider": "demo", "user": target.pk})
 
     assert response.status_code == 200
     page = response.content.decode()
@@ -759,7 +768,7 @@ def test_user_changer_may_not_connect_for_a_superuser(staff_user, django_user_mo
     admin, client = staff_user("helpdesk", *USER_CHANGER)
     target = django_user_model.objects.create_superuser("dora")
 
-    response = client.post(ADD_URL, {"provider": "demo", "user": "dora"})
+    response = client.post(ADD_URL, {"provider": "demo", "user": target.pk})
 
     assert response.status_code == 200
     assert "they are a superuser and you are not" in response.content.decode()
@@ -844,11 +853,11 @@ def test_the_escalation_through_log_in_with_demo_fails(
         attacker.get(f"{callback.path}?{callback.query}")
 
     # 1. The form, naming root.
-    response = attacker.post(ADD_URL, {"provider": "demo", "user": "root"})
+    response = attacker.post(ADD_URL, {"provider": "demo", "user": root.pk})
     if response.status_code == 302:
         follow(response["Location"])
     # 2. The form for herself, then the pending entry pointed at root.
-    response = attacker.post(ADD_URL, {"provider": "demo", "user": "mallory"})
+    response = attacker.post(ADD_URL, {"provider": "demo", "user": mallory.pk})
     session = attacker.session
     for entry in session[PENDING_SESSION_KEY].values():
         entry["user_id"] = root.pk

@@ -92,7 +92,7 @@ def test_list_and_change_page_in_a_browser(
             expect(page.locator(".messagelist")).to_contain_text("refreshed, new access token fp")
 
             rows.filter(has_text="user_alice").locator(".field-account_uid a").click()
-            expect(page.locator("h1")).to_contain_text("Change user social auth")
+            expect(page.locator("h1")).to_contain_text("Change association")
             change_page = page.content()
             history = page.locator("#credential_events-group")
             expect(history).to_contain_text("refreshed")
@@ -109,7 +109,12 @@ def test_list_and_change_page_in_a_browser(
             expect(page.locator("#result_list")).to_contain_text("Refreshed")
             page.goto(f"{live_server.url}/admin/social_django/usersocialauth/add/")
             page.select_option("#id_provider", "demo")
-            page.fill("#id_user", "person0")
+            page.locator(".field-user .select2-selection").click()
+            page.locator(".select2-search__field").fill("person0")
+            page.locator(".select2-results__option", has_text="person0").click()
+            expect(page.locator(".field-user .select2-selection__rendered")).to_have_text(
+                "person0"
+            )
             page.get_by_role("button", name="Continue to the provider").click()
             page.wait_for_url(f"{provider.base_url}/**")
 

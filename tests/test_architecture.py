@@ -28,7 +28,8 @@ ALLOWED = {
     "psa": {"security", "store", "providers", "refreshing"},
     "background": {"store", "providers", "refreshing"},
     "web": {"store", "providers", "refreshing", "api", "psa"},
-    "admin": {"store", "providers", "refreshing", "psa"},
+    "admin": {"store", "providers", "refreshing", "psa", "templatetags"},
+    "templatetags": set(),
 }
 
 

@@ -262,7 +262,7 @@ def test_the_admin_connects_refreshes_and_revokes_it(
     bob = django_user_model.objects.create_user("bob", password="a-long-password-1")
     assert f'value="{oidc.name}"' in admin_client.get(f"{admin_url}add/").content.decode()
 
-    begin = admin_client.post(f"{admin_url}add/", {"provider": oidc.name, "user": "bob"})
+    begin = admin_client.post(f"{admin_url}add/", {"provider": oidc.name, "user": bob.pk})
     answer = urlsplit(provider.authorize(begin["Location"], username="alice"))
     response = admin_client.get(f"{answer.path}?{answer.query}")
     association = UserSocialAuth.objects.get(provider=oidc.name, uid="user_alice")

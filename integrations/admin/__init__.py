@@ -3,4 +3,4 @@
 Django's admin autodiscovery imports this package; importing the modules registers them.
 """
 
-from integrations.admin import associations, history, users  # noqa: F401
+from integrations.admin import associations, history, openid, users  # noqa: F401

@@ -8,7 +8,6 @@ form field, so its ciphertext never reaches a page either.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import ClassVar
 
 from django.contrib import admin, messages
@@ -22,7 +21,7 @@ from social_core.exceptions import SocialAuthBaseException
 from social_django.models import UserSocialAuth
 
 from integrations.admin import health
-from integrations.admin.base import AssociationAdminBase
+from integrations.admin.base import ADMIN_CSS, ADMIN_JS, AssociationAdminBase
 from integrations.admin.connect import ConnectFlowMixin
 from integrations.admin.disconnect import RevokeAndDisconnectMixin
 from integrations.admin.history import CredentialEventInline
@@ -31,11 +30,7 @@ from integrations.exceptions import ProviderNotOffered, ReauthRequired, RefreshF
 from integrations.refreshing.single_flight import refresh
 from integrations.store.credentials import fingerprint
 from integrations.store.times import to_datetime
-
-
-def _with_utc_title(moment: datetime, text: str) -> str:
-    """`text` with the exact UTC time as its tooltip."""
-    return format_html('<span title="{}">{}</span>', f"{moment:%Y-%m-%d %H:%M:%S} UTC", text)
+from integrations.templatetags.moments import moment_html
 
 
 class HealthFilter(admin.SimpleListFilter):
@@ -78,6 +73,7 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, AssociationAd
     inlines = (CredentialEventInline,)
     change_form_template = "admin/custodian/usersocialauth_change_form.html"
     change_list_template = "admin/custodian/usersocialauth_change_list.html"
+    object_history_template = "admin/custodian/usersocialauth_object_history.html"
     fieldsets = (
         (None, {"fields": ("user", "provider", "uid", "status_badge")}),
         (
@@ -85,7 +81,7 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, AssociationAd
             {
                 "fields": (
                     "expires",
-                    "last_refreshed",
+                    "refreshed_when",
                     "access_token_fingerprint",
                     "refresh_token_fingerprint",
                     "token_scope",
@@ -93,7 +89,7 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, AssociationAd
             },
         ),
         ("Stored extra_data (secrets redacted)", {"fields": ("redacted_extra_data",)}),
-        ("Dates", {"fields": ("created", "modified")}),
+        ("Dates", {"fields": ("created_when", "modified_when")}),
     )
     readonly_fields = (
         "user",
@@ -101,17 +97,18 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, AssociationAd
         "uid",
         "status_badge",
         "expires",
-        "last_refreshed",
+        "refreshed_when",
         "access_token_fingerprint",
         "refresh_token_fingerprint",
         "token_scope",
         "redacted_extra_data",
-        "created",
-        "modified",
+        "created_when",
+        "modified_when",
     )
 
     class Media:
-        css: ClassVar = {"all": ("css/custodian-admin.css",)}
+        css: ClassVar = ADMIN_CSS
+        js: ClassVar = ADMIN_JS
 
     # -- queryset, search, ordering --
 
@@ -134,16 +131,7 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, AssociationAd
 
     @admin.display(description="status", ordering="health_rank")
     def status_badge(self, obj: UserSocialAuth) -> str:
-        rank = getattr(obj, "health_rank", None)
-        item = health.BY_RANK.get(rank, health.UNKNOWN) if isinstance(rank, int) else health.UNKNOWN
-        reason = (obj.extra_data or {}).get("status_reason") or ""
-        title = item.meaning + (f" (reason: {reason})" if reason else "")
-        return format_html(
-            '<span class="custodian-badge custodian-{}" title="{}">{}</span>',
-            item.key,
-            title,
-            item.label,
-        )
+        return health.badge(obj)
 
     @admin.display(
         description="expires in",
@@ -153,9 +141,9 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, AssociationAd
         state = state_of(obj)
         if state is None:
             return "—"
-        if state.expires_at is None:
-            return "no expiry"
-        return _with_utc_title(state.expires_at, health.expires_phrase(state.expires_at))
+        return moment_html(
+            state.expires_at, past_prefix="expired ", compact=True, empty="no expiry"
+        )
 
     @admin.display(
         description="last refreshed",
@@ -164,23 +152,31 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, AssociationAd
     def last_refreshed(self, obj: UserSocialAuth) -> str:
         state = state_of(obj)
         moment = state.last_refreshed_at if state is not None else None
-        if moment is None:
-            return "never"
-        return _with_utc_title(moment, health.ago_phrase(moment))
+        return moment_html(moment, compact=True, empty="never")
 
     @admin.display(description="created", ordering="created")
     def created_at(self, obj: UserSocialAuth) -> str:
-        return _with_utc_title(obj.created, f"{obj.created:%Y-%m-%d}")
+        return moment_html(obj.created, compact=True)
 
     @admin.display(description="expires")
     def expires(self, obj: UserSocialAuth) -> str:
         state = state_of(obj)
         if state is None:
             return "— (no credential state recorded)"
-        if state.expires_at is None:
-            return "no expiry"
-        phrase = health.expires_phrase(state.expires_at)
-        return f"{state.expires_at:%Y-%m-%d %H:%M:%S} UTC ({phrase})"
+        return moment_html(state.expires_at, past_prefix="expired ", empty="no expiry")
+
+    @admin.display(description="last refreshed")
+    def refreshed_when(self, obj: UserSocialAuth) -> str:
+        state = state_of(obj)
+        return moment_html(state.last_refreshed_at if state else None, empty="never")
+
+    @admin.display(description="created")
+    def created_when(self, obj: UserSocialAuth) -> str:
+        return moment_html(obj.created)
+
+    @admin.display(description="modified")
+    def modified_when(self, obj: UserSocialAuth) -> str:
+        return moment_html(obj.modified)
 
     @admin.display(description="access token")
     def access_token_fingerprint(self, obj: UserSocialAuth) -> str:
@@ -207,8 +203,19 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, AssociationAd
 
     # -- change page: read-only, never writes extra_data --
 
+    # What the pages call a UserSocialAuth (social_django names it "user social auth"); the
+    # index says "Associations" too (integrations/admin_site.py).
+    NAME = "association"
+
+    def changelist_view(self, request, extra_context=None):
+        verb = "change" if self.has_change_permission(request) else "view"
+        title = f"Select {self.NAME} to {verb}"
+        return super().changelist_view(request, {"title": title, **(extra_context or {})})
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        verb = "Change" if self.has_change_permission(request) else "View"
         extra_context = {
+            "title": f"{verb} {self.NAME}",
             **(extra_context or {}),
             "show_save": False,
             "show_save_and_continue": False,

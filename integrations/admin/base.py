@@ -5,9 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.contrib import admin, messages
+from django.forms import Script
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from social_django.models import UserSocialAuth
+
+from integrations.templatetags.moments import SCRIPT as MOMENTS_SCRIPT
+
+# Every admin page showing Custodian's data: its stylesheet, and the script that puts times in
+# the reader's time zone (deferred, like the pages'; the CSP allows no inline script).
+ADMIN_CSS = {"all": ("css/custodian-admin.css",)}
+ADMIN_JS = (Script(MOMENTS_SCRIPT, defer=True),)
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[UserSocialAuth]

@@ -12,13 +12,16 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from django import forms
 from django.contrib import messages
+from django.contrib.admin import AdminSite
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.core.exceptions import PermissionDenied
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from social_core.actions import do_auth
 from social_core.exceptions import SocialAuthBaseException
+from social_django.models import UserSocialAuth
 from social_django.utils import load_backend, load_strategy
 
 from integrations.admin.base import AssociationAdminBase
@@ -35,24 +38,53 @@ PENDING_LIFETIME = 3600  # seconds
 PENDING_MAX = 20
 
 
+class UserAutocomplete(AutocompleteSelect):
+    """Django's autocomplete for an association's user, rendering a sent value that is no
+    user id as nothing chosen (Django's own would fail on it in the database lookup)."""
+
+    def optgroups(self, name, value, attr=None):
+        ids = []
+        for item in value:
+            try:
+                ids.append(str(User._meta.pk.to_python(item)))
+            except ValidationError:
+                continue
+        return super().optgroups(name, ids, attr)
+
+
 class ConnectForm(forms.Form):
-    """Which provider, and which user the new association belongs to."""
+    """Which provider, and which user the new association belongs to.
+
+    The user is picked with the admin's autocomplete, which searches the user admin's
+    search_fields and lists only users the admin may connect an account for (the user admin
+    applies connect_policy.connectable_users to this field's searches). The choice is checked
+    again with may_connect_for when the form is sent.
+    """
 
     provider = forms.ChoiceField(help_text="Only providers with a client configured are offered.")
     user = forms.ModelChoiceField(
         queryset=User.objects.all(),
-        to_field_name="username",
-        widget=forms.TextInput(attrs={"autocomplete": "off", "size": 30}),
-        help_text="Username of the user the provider account is linked to. For someone else, "
-        "you need the right to change users, and they may hold no rights you lack.",
-        error_messages={"invalid_choice": "There is no user with that username."},
+        help_text="Search by username, name or e-mail address. For someone else, you need the "
+        "right to change users, and they may hold no rights you lack; others are not listed.",
+        error_messages={"invalid_choice": "That user does not exist."},
     )
 
-    def __init__(self, *args: Any, providers: Iterable[tuple[str, str]] = (), **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        providers: Iterable[tuple[str, str]] = (),
+        admin_site: AdminSite,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         field = cast(forms.ChoiceField, self.fields["provider"])
         field.choices = list(providers)
-
+        user = cast(forms.ModelChoiceField, self.fields["user"])
+        # The source field names the searches to the autocomplete view (and so to the policy).
+        widget = UserAutocomplete(UserSocialAuth._meta.get_field("user"), admin_site)
+        widget.choices = user.choices
+        widget.is_required = user.required
+        user.widget = widget
 
 
 class ConnectFlowMixin(AssociationAdminBase):
@@ -66,7 +98,7 @@ class ConnectFlowMixin(AssociationAdminBase):
             raise PermissionDenied
         providers = [(info.name, info.title) for info in available_providers() if info.configured]
         if request.method == "POST":
-            form = ConnectForm(request.POST, providers=providers)
+            form = ConnectForm(request.POST, providers=providers, admin_site=self.admin_site)
             if form.is_valid():
                 target = form.cleaned_data["user"]
                 reason = may_connect_for(request.user, target)
@@ -75,7 +107,9 @@ class ConnectFlowMixin(AssociationAdminBase):
                 self._refuse_connect(request, target, reason, stage="form")
                 form.add_error("user", f"You may not connect an account for {target}: {reason}.")
         else:
-            form = ConnectForm(initial={"user": request.user.get_username()}, providers=providers)
+            form = ConnectForm(
+                initial={"user": request.user.pk}, providers=providers, admin_site=self.admin_site
+            )
         callbacks = [
             (
                 title,

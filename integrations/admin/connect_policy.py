@@ -11,6 +11,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from django.contrib.auth.models import Permission
+from django.db.models import QuerySet
+
 ADD_ASSOCIATION = "social_django.add_usersocialauth"
 CHANGE_USER = "integrations.change_user"
 # How many of the target's extra permissions a refusal names; the rest are counted.
@@ -68,3 +71,33 @@ def outranks(target: Any, admin_user: Any) -> str | None:
         extra = f" and {more} more" if more > 0 else ""
         return f"they have permissions you do not have ({named}{extra})"
     return None
+
+
+def connectable_users(admin_user: Any, users: QuerySet) -> QuerySet:
+    """Those of `users` that `admin_user` may connect a provider account for: may_connect_for
+    as a query, so the connect form's autocomplete lists nobody the form would refuse.
+
+    The target's rights are read from the database as Django's ModelBackend grants them (its
+    own and its groups' permissions, whether or not it is active, as `_effective_permissions`
+    does); may_connect_for still decides when the form is sent.
+    """
+    if not admin_user.is_active or not admin_user.has_perm(ADD_ASSOCIATION):
+        return users.none()
+    if admin_user.is_superuser:
+        return users
+    if not admin_user.has_perm(CHANGE_USER):
+        return users.filter(pk=admin_user.pk)
+    held = admin_user.get_all_permissions()
+    lacking = [
+        permission.pk
+        for permission in Permission.objects.select_related("content_type")
+        if f"{permission.content_type.app_label}.{permission.codename}" not in held
+    ]
+    allowed = (
+        users.exclude(is_superuser=True)
+        .exclude(user_permissions__in=lacking)
+        .exclude(groups__permissions__in=lacking)
+    )
+    if not admin_user.is_staff:
+        allowed = allowed.exclude(is_staff=True)
+    return allowed  # the admin themself included: they hold no right they lack

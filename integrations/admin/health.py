@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
-from django.utils.timesince import timesince, timeuntil
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from integrations.store.credentials import Status
 from integrations.store.times import now_datetime
+from integrations.templatetags.moments import relative_phrase
 
 
 @dataclass(frozen=True)
@@ -73,31 +76,27 @@ def with_health(queryset: QuerySet, now: datetime | None = None) -> QuerySet:
     return queryset.annotate(health_rank=health_rank(now))
 
 
+def badge(association: Any) -> SafeString:
+    """The association's health as a coloured badge, its meaning (and the provider's reason,
+    if any) as the tooltip. The association must come through `with_health`."""
+    rank = getattr(association, "health_rank", None)
+    item = BY_RANK.get(rank, UNKNOWN) if isinstance(rank, int) else UNKNOWN
+    reason = (association.extra_data or {}).get("status_reason") or ""
+    title = item.meaning + (f" (reason: {reason})" if reason else "")
+    return format_html(
+        '<span class="custodian-badge custodian-{}" title="{}">{}</span>',
+        item.key,
+        title,
+        item.label,
+    )
+
+
 def expires_phrase(expires_at: datetime | None, now: datetime | None = None) -> str:
     """Say when a token expires, for people: "in 42 minutes", "expired 3 hours ago".
 
-    One unit only; Django joins number and unit with a non-breaking space (no wrapping).
+    The phrase rules are the pages' (integrations/templatetags/moments.py), so a message
+    and the list beside it say the same.
     """
     if expires_at is None:
         return "no expiry"
-    now = now or now_datetime()
-    seconds = (expires_at - now).total_seconds()
-    if 0 < seconds < 60:
-        return "in under a minute"
-    if -60 < seconds <= 0:
-        return "expired just now"
-    if seconds > 0:
-        return f"in {timeuntil(expires_at, now, depth=1)}"
-    return f"expired {timesince(expires_at, now, depth=1)} ago"
-
-
-def ago_phrase(
-    moment: datetime | None, now: datetime | None = None, *, never: str = "never"
-) -> str:
-    """Say how long ago something happened: "12 minutes ago", or `never`."""
-    if moment is None:
-        return never
-    now = now or now_datetime()
-    if (now - moment).total_seconds() < 60:
-        return "just now"
-    return f"{timesince(moment, now, depth=1)} ago"
+    return relative_phrase(expires_at, now or now_datetime(), past_prefix="expired ")

@@ -4,13 +4,17 @@ history read-only."""
 from __future__ import annotations
 
 import logging
+from typing import ClassVar
 
 from django.contrib import admin
 from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils.html import format_html
 
+from integrations.admin.base import ADMIN_CSS, ADMIN_JS
 from integrations.models import CredentialEvent
+from integrations.providers.registry import provider_title
+from integrations.templatetags.moments import moment_html
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +60,7 @@ class CredentialEventInline(admin.TabularInline):
 
     @admin.display(description="when")
     def when(self, obj: CredentialEvent) -> str:
-        return f"{obj.created:%Y-%m-%d %H:%M:%S} UTC"
+        return moment_html(obj.created)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -77,7 +81,7 @@ class CredentialEventAdmin(admin.ModelAdmin):
     """Every credential event, including those of disconnected associations. Read-only."""
 
     list_display = (
-        "created", "kind", "provider", "uid", "user", "actor", "detail", "association_link"
+        "when", "kind", "account", "user", "actor", "detail", "association_link"
     )
     list_filter = ("kind", "provider")
     list_select_related = ("user", "actor")
@@ -85,6 +89,21 @@ class CredentialEventAdmin(admin.ModelAdmin):
     search_help_text = "Search by account uid, username, e-mail address or detail."
     date_hierarchy = "created"
     list_per_page = 100
+
+    class Media:
+        css: ClassVar = ADMIN_CSS
+        js: ClassVar = ADMIN_JS
+
+    @admin.display(description="when", ordering="created")
+    def when(self, obj: CredentialEvent) -> str:
+        return moment_html(obj.created, compact=True)
+
+    @admin.display(description="account", ordering="uid")
+    def account(self, obj: CredentialEvent) -> str:
+        """The account's uid, its provider below (filtered on the right, not a column)."""
+        return format_html(
+            '{}<span class="custodian-provider">{}</span>', obj.uid, provider_title(obj.provider)
+        )
 
     @admin.display(description="association")
     def association_link(self, obj: CredentialEvent) -> str:

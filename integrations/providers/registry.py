@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 from social_core.backends.oauth import BaseOAuth2
+from social_core.backends.open_id import OpenIdAuth
 from social_core.backends.utils import load_backends
 from social_django.utils import load_backend, load_strategy
 
@@ -38,6 +39,15 @@ def provider_classes() -> dict[str, type[BaseOAuth2]]:
         for name, backend in load_backends(settings.AUTHENTICATION_BACKENDS).items()
         if issubclass(backend, BaseOAuth2) and getattr(backend, "is_declared", lambda: True)()
     }
+
+
+def uses_openid_1_2() -> bool:
+    """Whether an OpenID 1/2 backend (not OpenID Connect) is enabled: only those use Python
+    Social Auth's Association and Nonce tables."""
+    return any(
+        issubclass(backend, OpenIdAuth)
+        for backend in load_backends(settings.AUTHENTICATION_BACKENDS).values()
+    )
 
 
 def profile(name: str) -> Profile:
