@@ -36,6 +36,8 @@ __all__ = ["Declared", "DeclaredOAuth2", "ProviderDeclaration", "declared_backen
 
 # social-core's line between a lifetime and an absolute time (two years, in seconds).
 ABSOLUTE_AFTER = 63_072_000
+# Where the login's token answer keeps the captured fields of the callback's query.
+CALLBACK_KEY = "custodian_callback"
 
 
 class Declared(CustodianBackend):
@@ -148,6 +150,16 @@ class DeclaredOAuth2(Declared, BaseOAuth2PKCE):  # type: ignore[override]  # PKC
         if not isinstance(data, Mapping):
             return data
         answer = dict(data)
+        if stage == "token_exchange":
+            # Fields of the callback's query the declaration captures (QuickBooks' realmId),
+            # kept with the answer: the pipeline may pause (a new-or-existing account choice)
+            # and resume on another request, whose query no longer has them.
+            callback = self.data or {}
+            answer[CALLBACK_KEY] = {
+                path: callback[path]
+                for path in declaration.capture
+                if isinstance(callback.get(path), str) and 0 < len(callback[path]) <= 256
+            }
         if declaration.token_response_path:
             nested = dig(data, declaration.token_response_path)
             if isinstance(nested, Mapping):
@@ -241,7 +253,7 @@ class DeclaredOAuth2(Declared, BaseOAuth2PKCE):  # type: ignore[override]  # PKC
         response, else of the callback's query (QuickBooks' realmId), stored under the path
         as written; and the refresh token's own expiry."""
         data = super().extra_data(user, uid, response, details or {}, pipeline_kwargs or {})
-        callback = self.data or {}
+        callback = response.get(CALLBACK_KEY) or {}
         for path in self.declaration.capture:
             value = dig(response, path)
             if value is None:

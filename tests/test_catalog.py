@@ -52,7 +52,7 @@ from tests.catalog_doubles import (
     notion_error,
     slack_error,
 )
-from tests.conftest import raw_extra_data
+from tests.conftest import CHOICE_URL, choose_account, raw_extra_data
 from tests.herd import thread_herd
 from tests.provider_doubles import CLIENT_ID, CLIENT_SECRET
 
@@ -345,6 +345,8 @@ def connect(client: Any, case: Case, double: CatalogDouble) -> tuple[UserSocialA
     assert consent.status_code == 302, (consent.text, double.failures)
     callback = consent.headers["Location"]
     done = client.get(callback.removeprefix("http://testserver"))
+    if done.get("Location") == CHOICE_URL:  # new here: create the account
+        done = choose_account(client, "create")
     association = UserSocialAuth.objects.filter(provider=case.name).order_by("-pk").first()
     assert association is not None, (done.content.decode()[:2000], double.failures)
     return association, location, callback
