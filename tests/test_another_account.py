@@ -23,7 +23,8 @@ def begin(client, backend: str, **data: str) -> dict[str, str]:
     """POST the begin form; return the query of the authorization URL it redirects to."""
     response = client.post(f"/login/{backend}/", data)
     assert response.status_code == 302, response.content[:300]
-    return {key: values[0] for key, values in parse_qs(urlsplit(response["Location"]).query).items()}
+    query = parse_qs(urlsplit(response["Location"]).query)
+    return {key: values[0] for key, values in query.items()}
 
 
 @pytest.fixture
@@ -109,7 +110,7 @@ def complete(client, provider, username: str, **data: str):
 
 
 def test_connecting_another_demo_account_signs_out_first(connected, client, provider):
-    user, alice = connected("demo", "alice")
+    user, _alice = connected("demo", "alice")
     client.get("/connections/")  # shows (and so clears) "… is connected"
 
     page = client.get("/connections/").content.decode()
