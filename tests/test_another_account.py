@@ -140,6 +140,22 @@ def test_connecting_another_demo_account_signs_out_first(connected, client, prov
     assert "another_account" not in client.session or client.session["another_account"] is None
 
 
+def test_with_a_chooser_the_same_account_back_is_told_to_pick_another(
+    connected, client, provider, settings
+):
+    settings.CUSTODIAN_PROVIDERS["demo"]["select_account"] = {"prompt": "login"}
+    connected("demo", "alice")
+    client.get("/connections/")
+
+    same = complete(client, provider, "alice", another_account="1").content.decode()
+
+    [message] = flashed(same)
+    assert message["text"].endswith(
+        "pick or add that account when Demo provider asks which one to use."
+    )
+    assert message["links"] == []
+
+
 def test_a_reconnect_of_the_same_account_is_not_told_off(connected, client, provider):
     connected("demo", "alice")
     client.get("/connections/")

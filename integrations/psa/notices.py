@@ -90,8 +90,18 @@ def sign_out_first(title: str, sign_out_url: str) -> SafeString:
     return link(sign_out_url, f"sign out at {title}") or format_html("sign out at {}", title)
 
 
-def already_connected(title: str, name: str, sign_out_url: str) -> SafeString:
-    """Asked for another account, the provider gave back one that is already connected."""
+def already_connected(
+    title: str, name: str, *, chooses_account: bool, sign_out_url: str
+) -> SafeString:
+    """Asked for another account, the provider gave back one that is already connected: how
+    to get another one next time (pick it when the provider asks, or sign out there first)."""
+    if chooses_account:
+        return format_html(
+            "{} account {} is already connected, so nothing was added. To connect a different "
+            "{} account, choose “Connect another {} account” again and pick or add that "
+            "account when {} asks which one to use.",
+            title, name, title, title, title,
+        )
     return format_html(
         "{} account {} is already connected, so nothing was added. To connect a different "
         "{} account, {} first, then choose “Connect another {} account” again.",

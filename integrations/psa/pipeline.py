@@ -121,8 +121,16 @@ def check_approval(
     title = provider_title(backend.name)
     name = social.extra_data.get("display_name") or social.uid
     if another and not new_association:
-        sign_out_url = provider_profile(backend.name).sign_out_url
-        messages.warning(request, notices.already_connected(title, name, sign_out_url))
+        profile = provider_profile(backend.name)
+        messages.warning(
+            request,
+            notices.already_connected(
+                title,
+                name,
+                chooses_account=bool(profile.select_account),
+                sign_out_url=profile.sign_out_url,
+            ),
+        )
         return
     if approved is False:
         messages.warning(
