@@ -10,6 +10,7 @@ json, query, bearer``): `problems()` lists them all for ``manage.py check``, and
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -36,6 +37,13 @@ TOKEN_AUTHS = ("client_secret_post", "client_secret_basic")
 REVOCATION_KEYS = ("url", "method", "token", "placement", "auth", "param", "hint")
 DECLARED_CLIENT_AUTHS = tuple(auth for auth in CLIENT_AUTHS if auth in ("basic", "post", "none"))
 ERROR_RULE_KEYS = ("error_when", "code_key", "reconnect")
+# Pages of the provider that people are sent to (links on the site's pages).
+PAGE_KEYS = ("connected_apps_url", "sign_out_url")
+# Authorization parameters that are the protocol's own: `select_account` must not replace them.
+PROTOCOL_PARAMS = frozenset({
+    "client_id", "redirect_uri", "redirect_state", "state", "response_type", "scope",
+    "code_challenge", "code_challenge_method", "nonce",
+})
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,9 @@ class ProviderDeclaration:
     error_rules: dict[str, Any] = field(default_factory=dict)
     keepalive: int | None = None
     refresh_token_expires_key: str = ""
+    connected_apps_url: str = ""
+    sign_out_url: str = ""
+    select_account: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, name: str) -> ProviderDeclaration:
@@ -154,6 +165,7 @@ TYPES: dict[str, tuple[Callable[[object], bool], str]] = {
     "capture": (_is_str_list, "a list of dotted field names"),
     "auth_params": (_is_str_map, "an object of strings"),
     "headers": (_is_str_map, "an object of strings"),
+    "select_account": (_is_str_map, "an object of strings"),
     "pkce": (lambda value: isinstance(value, bool), "true or false"),
     "revocation": (lambda value: isinstance(value, dict), "an object"),
     "error_rules": (lambda value: isinstance(value, dict), "an object"),
@@ -202,6 +214,13 @@ def problems(name: str, raw: object) -> list[str]:
             '"https://files.example.com" (scheme and host, optionally a port; no path)'
         )
     found += _template_problems(where, raw)
+    found += _page_problems(where, raw)
+    if _is_str_map(raw.get("select_account", {})):
+        found += [
+            f"{where}['select_account'] must not set {key!r}: the protocol sets it"
+            for key in raw.get("select_account", {})
+            if key in PROTOCOL_PARAMS
+        ]
     if isinstance(raw.get("revocation"), dict):
         if raw.get("revocation_url"):
             found.append(f"{where} has both revocation and revocation_url: keep one")
@@ -222,6 +241,35 @@ def _template_problems(where: str, raw: dict[str, Any]) -> list[str]:
         for named in TEMPLATE_FIELD.findall(base)
         if named not in captured
     ]
+
+
+def _page_problems(where: str, raw: dict[str, Any]) -> list[str]:
+    """The provider's pages are links people follow: https only, except a provider on
+    this machine (the demo provider at http://127.0.0.1:8001)."""
+    return [
+        f"{where}[{key!r}] must be an https:// URL of the provider's page (http:// only on "
+        "loopback, for a provider on this machine)"
+        for key in PAGE_KEYS
+        if isinstance(raw.get(key), str) and raw[key] and not is_page_url(raw[key])
+    ]
+
+
+def is_page_url(value: str) -> bool:
+    """Whether `value` may be offered to people as a link to the provider's page."""
+    try:
+        scheme, host, _port = origin_of(value)
+    except UnsafeURL:
+        return False
+    return scheme == "https" or _is_loopback(host)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _revocation_problems(where: str, revocation: dict[str, Any]) -> list[str]:

@@ -3,7 +3,7 @@
 The same declaration (backends/declaration.py) gives the backend its handshake
 (backends/generic.py, backends/oidc.py) and Custodian its profile: the API base (templated
 from captured fields), the other API hosts, the headers API calls need, revocation, the codes
-that mean "reconnect", keep-alive.
+that mean "reconnect", keep-alive, and the provider's pages people are sent to.
 """
 
 from __future__ import annotations
@@ -52,9 +52,13 @@ def declared_profile(name: str) -> Profile | None:
         "reauth_codes": rules.reconnect,
         "error_code": rules.code if rules.code_key != "error" else None,
         "headers": (lambda backend: headers) if headers else None,
+        "connected_apps_url": declaration.connected_apps_url,
+        "sign_out_url": declaration.sign_out_url,
     }
     if declaration.issuer:
         return Profile(
+            # OpenID Connect Core §3.1.2.1's account chooser, unless the declaration says.
+            select_account=declaration.select_account or {"prompt": "select_account"},
             # Relative get_session URLs resolve against the issuer unless a base is declared.
             api_base_url=declaration.api_base_url or (lambda backend, data: declaration.issuer),
             # RFC 7009 at the discovered revocation_endpoint, with the refresh token.
@@ -70,6 +74,7 @@ def declared_profile(name: str) -> Profile | None:
         # Revoking with the access token needs a live one.
         refresh_before_revoke=revocation is not None and revocation.token == "access",  # noqa: S105
         account_name=userinfo_name if declaration.userinfo_url else None,
+        select_account=declaration.select_account,
         refresh="refresh tokens as the provider issues them (RFC 6749 §6)",
         **common,
     )

@@ -146,6 +146,7 @@ MONZO = Profile(
     # A data endpoint's 403 with these codes: access needs approving in the app (again).
     approval_codes=("forbidden.insufficient_permissions", "forbidden.verification_required"),
     account_name=account_name,
+    # No connected_apps_url or sign_out_url: both live in the Monzo app, not on the web.
     # Error codes that mean the grant is gone and only a new login helps.
     reauth_codes=("unauthorized.bad_refresh_token", "unauthorized.bad_authorization_code"),
     refresh="rotates the refresh token on every use (one-time); confidential clients only",

@@ -7,7 +7,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
 from oauth2_provider import views as dot_views
 
-from . import controls, oidc, views
+from . import account, controls, oidc, views
 
 # Under DOT's own namespace and URL names: DOT's discovery document and its issuer are
 # built by reversing "oauth2_provider:<name>", so naming the demo's endpoints so points
@@ -35,10 +35,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("accounts", views.AccountsView.as_view()),
     path("approve/", views.ApproveView.as_view()),
     path("login/", auth_views.LoginView.as_view(template_name="demo_provider/login.html")),
-    path(
-        "logout/",
-        auth_views.LogoutView.as_view(template_name="demo_provider/logged_out.html"),
-    ),
+    # GET: a page with a "Sign out" button; POST: signs out (where sites send people who
+    # want to connect another account).
+    path("logout/", account.SignOutView.as_view()),
+    path("apps/", account.ConnectedAppsView.as_view()),
+    path("", account.home),
 ]
 
 if settings.DEMO_PROVIDER_TEST_CONTROLS:

@@ -16,6 +16,9 @@ def demo_provider_declaration(base_url: str, client_id: str, client_secret: str)
         "scopes": [],
         "pkce": True,
         "revocation_url": f"{base_url}/oauth2/revoke_token/",
+        # It links whoever is signed in there: another account needs a sign-out first.
+        "sign_out_url": f"{base_url}/logout/",
+        "connected_apps_url": f"{base_url}/apps/",
         "client_id": client_id,
         "client_secret": client_secret,
     }

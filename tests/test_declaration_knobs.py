@@ -55,6 +55,18 @@ VALID = {
          "has both revocation and revocation_url"),
         ({"headers": {"Notion-Version": 2022}}, "['headers'] must be an object of strings"),
         ({"api_hosts": ["https://files.example/x"]}, "['api_hosts'] must be a list of origins"),
+        ({"connected_apps_url": "javascript:alert(1)"},
+         "CUSTODIAN_PROVIDERS['acme']['connected_apps_url'] must be an https:// URL of the "
+         "provider's page (http:// only on loopback"),
+        ({"connected_apps_url": "http://acme.example/apps"},
+         "['connected_apps_url'] must be an https:// URL"),
+        ({"sign_out_url": "https://acme.example/log out"}, "['sign_out_url'] must be an https://"),
+        ({"sign_out_url": "//acme.example/logout"}, "['sign_out_url'] must be an https://"),
+        ({"sign_out_url": ["https://acme.example/logout"]},
+         "['sign_out_url'] must be a string, not a list"),
+        ({"select_account": {"prompt": 1}}, "['select_account'] must be an object of strings"),
+        ({"select_account": {"redirect_uri": "https://evil.example/"}},
+         "['select_account'] must not set 'redirect_uri': the protocol sets it"),
     ],
 )
 def test_check_names_the_bad_knob(settings, extra, message):
@@ -90,6 +102,9 @@ def test_a_declaration_using_every_knob_passes(settings):
         "keepalive": 86400,
         "refresh_token_expires_key": "x_refresh_token_expires_in",
         "token_auth": "client_secret_basic",
+        "connected_apps_url": "https://acme.example/settings/apps",
+        "sign_out_url": "https://acme.example/logout",
+        "select_account": {"prompt": "login"},
     }
     assert problems("acme", declaration) == []
     settings.CUSTODIAN_PROVIDERS = {"acme": declaration}

@@ -139,6 +139,7 @@ def test_providers_command_shows_each_enabled_provider(acme, settings):
     assert "set SOCIAL_AUTH_ACME_API_BASE_URL" in text
     assert "monzo  Monzo" in text and "access token as bearer" in text
     assert "as bearer, refreshed first when expired" in text
+    assert "  other account sign out at the provider first" in text
     out = StringIO()
     call_command("providers", "--json", stdout=out)
     listed = {item["name"]: item for item in json.loads(out.getvalue())}
@@ -146,6 +147,9 @@ def test_providers_command_shows_each_enabled_provider(acme, settings):
     assert listed["acme"]["configured"] is True
     assert listed["demo"]["profile"] == "declared in CUSTODIAN_PROVIDERS"
     assert listed["norevoke"]["revocation"] == "none (no REVOKE_TOKEN_URL)"
+    assert listed["demo"]["sign_out_url"].endswith("/logout/")
+    assert listed["demo"]["connected_apps_url"].endswith("/apps/")
+    assert listed["demo"]["select_account"] == {}
     assert settings.SOCIAL_AUTH_ACME_SECRET not in text  # never a secret
 
 

@@ -4,9 +4,10 @@ A backend (social-core's, or one of ours) knows the handshake: where to send the
 exchange the code, who the user is. What it does not know is what Custodian needs next: where
 the provider's API lives and which hosts may receive the token, how to revoke a grant, whether
 the provider's app must also approve access, a friendly name for the account, which error
-codes mean "only a new login helps", and how often an idle grant must be used to stay alive.
-That is a `Profile`, looked up here by the backend's `name`, never by its class: any backend
-works, with or without one.
+codes mean "only a new login helps", how often an idle grant must be used to stay alive,
+and what a person needs at the provider: its page of connected apps, its sign-out page, the
+parameters that let them pick another account. That is a `Profile`, looked up here by the
+backend's `name`, never by its class: any backend works, with or without one.
 
 A backend with no profile gets safe defaults: no approval step; revocation through
 social-core's `revoke_token` when the backend has a REVOKE_TOKEN_URL, else none; no API base
@@ -78,6 +79,17 @@ class Profile:
     error_code: Callable[[Any], str | None] | None = None
     # (backend) -> headers every API request needs besides the token (Twitch's Client-Id).
     headers: Callable[[Any], Mapping[str, str]] | None = None
+    # The provider's page where a person reviews the apps they gave access to and removes
+    # one ("" when there is none on the web: Monzo's list is in its app). People are sent
+    # there when a revocation failed or the provider offers none.
+    connected_apps_url: str = ""
+    # Authorization parameters that make the provider ask which account to use (Google's
+    # prompt=select_account), sent only when a person asks to connect another account;
+    # empty when the provider has no such parameter.
+    select_account: Mapping[str, str] = field(default_factory=dict)
+    # Where a person signs out at the provider: without `select_account`, the provider
+    # links whichever account is signed in there, so another one needs a sign-out first.
+    sign_out_url: str = ""
     # How its tokens refresh, in a few words, for operators.
     refresh: str = ""
     # Where the facts above come from.

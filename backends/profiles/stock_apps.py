@@ -31,6 +31,9 @@ STRAVA = Profile(
     refresh_before_revoke=True,
     error_code=strava_error_code,
     reauth_codes=("RefreshToken.invalid",),
+    # Settings, "My Apps".
+    connected_apps_url="https://www.strava.com/settings/apps",
+    sign_out_url="https://www.strava.com/logout",
     refresh=(
         "6-hour access tokens (expires_at is absolute); every refresh answer carries a refresh "
         "token that may be new, and then the old one stops working"
@@ -47,6 +50,8 @@ SPOTIFY = Profile(
     api_base_url="https://api.spotify.com/v1",
     # Spotify offers no revocation endpoint: users remove apps on their account page.
     revocation=None,
+    connected_apps_url="https://www.spotify.com/account/apps/",
+    sign_out_url="https://accounts.spotify.com/logout",
     refresh=(
         "1-hour access tokens; a refresh may or may not return a new refresh token: when it "
         "does not, keep using the one you have"
@@ -71,6 +76,11 @@ DROPBOX = Profile(
     refresh_before_revoke=True,
     # Without it Dropbox issues a short-lived access token and no refresh token.
     auth_params={"token_access_type": "offline"},
+    # Signs the person out at Dropbox first, so they can sign in to another account.
+    select_account={"force_reauthentication": "true"},
+    # Settings, "Apps".
+    connected_apps_url="https://www.dropbox.com/account/connected_apps",
+    sign_out_url="https://www.dropbox.com/logout",
     refresh=(
         "short-lived access tokens (4 hours); the long-lived refresh token does not rotate "
         "(the refresh answer has none)"
@@ -118,6 +128,7 @@ SALESFORCE_API_VERSION = "v64.0"
 SALESFORCE_SOURCES = (
     "https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_revoke_token.htm",
     "https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_refresh_token_flow.htm",
+    "https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_web_server_flow.htm",
     "https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/"
     "intro_rest_resources.htm",
 )
@@ -135,6 +146,8 @@ SALESFORCE = Profile(
     api_base_url=f"{{instance_url}}/services/data/{SALESFORCE_API_VERSION}",
     # Revoking the refresh token revokes its access tokens too.
     revocation=Revocation(url="https://login.salesforce.com/services/oauth2/revoke"),
+    # The web server flow's prompt takes login, consent and select_account.
+    select_account={"prompt": "select_account"},
     refresh=SALESFORCE_REFRESH,
     sources=SALESFORCE_SOURCES,
 )
@@ -155,6 +168,8 @@ ZOOM = Profile(
     refresh_before_revoke=True,
     error_code=zoom_error_code,
     reauth_codes=("Invalid Token!",),
+    # The App Marketplace's list of the apps a person added.
+    connected_apps_url="https://marketplace.zoom.us/user/installed",
     refresh=(
         "1-hour access tokens; every refresh returns a new refresh token and a previous one "
         "is refused (\"Invalid Token!\"); refresh tokens expire after 15 years"
@@ -174,6 +189,8 @@ DISCORD = Profile(
     revocation=Revocation(
         url="https://discord.com/api/oauth2/token/revoke", hint=True, auth="basic"
     ),
+    # User settings, "Authorized Apps".
+    connected_apps_url="https://discord.com/settings/authorized-apps",
     refresh=(
         "7-day access tokens; a refresh returns a new access and refresh token pair (whether "
         "the old refresh token keeps working is not documented: keep the newest)"
@@ -205,6 +222,8 @@ TWITCH = Profile(
     refresh_before_revoke=True,
     error_code=twitch_error_code,
     reauth_codes=("Invalid refresh token",),
+    # Settings, "Connections": its "Other connections" are the apps given access.
+    connected_apps_url="https://www.twitch.tv/settings/connections",
     refresh=(
         "access tokens last a few hours (expires_in); a confidential client's refresh token "
         "does not expire but may change on refresh: keep the newest"
@@ -222,6 +241,9 @@ LINKEDIN = Profile(
     api_base_url="https://api.linkedin.com/v2",
     # LinkedIn's documentation describes no revocation endpoint for member tokens.
     revocation=None,
+    # Settings, "Permitted services".
+    connected_apps_url="https://www.linkedin.com/psettings/permitted-services",
+    sign_out_url="https://www.linkedin.com/m/logout/",
     refresh=(
         "60-day access tokens; refresh tokens only for approved partners, valid 365 days from "
         "the first authorization: refreshing does not extend them"

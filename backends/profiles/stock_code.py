@@ -11,7 +11,12 @@ GITHUB_SOURCES = (
     "https://docs.github.com/en/authentication/keeping-your-account-and-data-secure/"
     "token-expiration-and-revocation",
     "https://docs.github.com/en/rest/using-the-rest-api/getting-started-with-the-rest-api",
+    "https://github.blog/changelog/2024-06-07-account-picker-updates-for-oauth-and-github-app-"
+    "sign-in/",
 )
+# GitHub's account picker (the standard prompt parameter, since June 2024).
+GITHUB_SELECT_ACCOUNT = {"prompt": "select_account"}
+GITHUB_SIGN_OUT = "https://github.com/logout"
 
 # DELETE /applications/{client_id}/grant with the app's credentials as HTTP Basic and the
 # user's access token in a JSON body: it deletes the grant, and with it every token of it.
@@ -32,6 +37,10 @@ GITHUB = Profile(
     api_hosts=("https://uploads.github.com",),
     revocation=GITHUB_REVOCATION,
     refresh_before_revoke=True,
+    select_account=GITHUB_SELECT_ACCOUNT,
+    # "Authorized OAuth Apps" in the account's settings.
+    connected_apps_url="https://github.com/settings/applications",
+    sign_out_url=GITHUB_SIGN_OUT,
     refresh=(
         "OAuth App tokens never expire and come without a refresh token; GitHub revokes a "
         "token unused for a year, and only a new login replaces it"
@@ -47,6 +56,10 @@ GITHUB_APP = Profile(
     revocation=GITHUB_REVOCATION,
     # The grant is named by its access token, and an App's user token lasts 8 hours.
     refresh_before_revoke=True,
+    select_account=GITHUB_SELECT_ACCOUNT,
+    # "Authorized GitHub Apps" in the account's settings.
+    connected_apps_url="https://github.com/settings/apps/authorizations",
+    sign_out_url=GITHUB_SIGN_OUT,
     # A refresh token lives six months and each refresh brings a new one: refreshing an idle
     # grant once a month keeps it alive.
     keepalive=30 * 86400,
@@ -95,6 +108,8 @@ BITBUCKET = Profile(
     # Bitbucket Cloud documents no revocation endpoint for OAuth consumers: the user revokes
     # access in their account settings.
     revocation=None,
+    # Personal settings, "App authorizations".
+    connected_apps_url="https://bitbucket.org/account/settings/app-authorizations/",
     refresh=(
         "access tokens last 2 hours; the refresh token does not expire and does not change; a "
         "revoked one answers 400 invalid_request, which the backend reads as reconnect"

@@ -34,6 +34,11 @@ GOOGLE = Profile(
     # No refresh token without offline access; only the first consent returns one unless
     # the consent screen is shown again.
     auth_params={"access_type": "offline", "prompt": "consent"},
+    # prompt is a space-separated list: the account chooser, and consent still (without it
+    # an account that consented before brings no refresh token).
+    select_account={"prompt": "select_account consent"},
+    connected_apps_url="https://myaccount.google.com/connections",
+    sign_out_url="https://accounts.google.com/Logout",
     refresh=(
         "no rotation: the refresh answer has no refresh token, keep the one you have; it dies "
         "after 6 months unused, beyond 100 per account and client (oldest first), on a "
@@ -43,6 +48,8 @@ GOOGLE = Profile(
         "https://developers.google.com/identity/protocols/oauth2/web-server#offline",
         "https://developers.google.com/identity/protocols/oauth2/web-server#tokenrevoke",
         "https://developers.google.com/identity/protocols/oauth2#expiration",
+        "https://developers.google.com/identity/protocols/oauth2/web-server#creatingclient",
+        "https://support.google.com/accounts/answer/13533235",
     ),
 )
 
@@ -50,7 +57,10 @@ MICROSOFT_SOURCES = (
     "https://learn.microsoft.com/en-us/entra/identity-platform/refresh-tokens",
     "https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow",
     "https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes",
+    "https://learn.microsoft.com/en-us/entra/identity-platform/msal-js-prompt-behavior",
 )
+# The identity platform's account chooser (v1.0 and v2.0 endpoints alike).
+MICROSOFT_SELECT_ACCOUNT = {"prompt": "select_account"}
 MICROSOFT_REFRESH = (
     "refresh tokens replace themselves on every use (keep the newest; Microsoft does not "
     "revoke the old one) and last 90 days (24 hours for SPA redirect URIs)"
@@ -68,6 +78,9 @@ AZUREAD = Profile(
     revocation=None,
     reauth_codes=MICROSOFT_REAUTH,
     keepalive=30 * DAY,
+    select_account=MICROSOFT_SELECT_ACCOUNT,
+    # Work and school accounts (Entra ID) remove an app's permissions in My Apps.
+    connected_apps_url="https://myapps.microsoft.com",
     refresh=f"v1.0 endpoint: a refresh token with every code; {MICROSOFT_REFRESH}",
     sources=MICROSOFT_SOURCES,
 )
@@ -81,6 +94,9 @@ MICROSOFT_GRAPH = Profile(
     keepalive=30 * DAY,
     # The v2.0 endpoint issues a refresh token only for offline_access.
     scopes=("offline_access",),
+    select_account=MICROSOFT_SELECT_ACCOUNT,
+    # Personal Microsoft accounts; a work or school account's apps are in My Apps.
+    connected_apps_url="https://account.live.com/consent/Manage",
     refresh=f"v2.0 endpoint: a refresh token only with offline_access; {MICROSOFT_REFRESH}",
     sources=MICROSOFT_SOURCES,
 )

@@ -9,6 +9,10 @@ from typing import Any
 from backends.profiles import Profile, Revocation
 
 DAY = 86400
+# Their hosts are the site's, so there is no fixed page of connected apps; and not all of
+# them show an account chooser, but all of them re-authenticate on OpenID Connect's
+# prompt=login, where the person can sign in as someone else.
+SIGN_IN_AGAIN = {"prompt": "login"}
 KEYCLOAK_TOKEN_PATH = "/protocol/openid-connect/token"
 
 
@@ -38,6 +42,7 @@ KEYCLOAK = Profile(
     scopes=("offline_access",),
     # Offline sessions end after 30 days idle by default.
     keepalive=7 * DAY,
+    select_account=SIGN_IN_AGAIN,
     refresh=(
         "each refresh returns a new refresh token; the old one stays valid unless the realm "
         "revokes refresh tokens on use; offline tokens end after 30 days idle (default)"
@@ -82,6 +87,7 @@ def okta_profile(name: str) -> Profile:
         revocation=Revocation(url=okta_revoke_url, hint=True, auth="post"),
         scopes=("offline_access",),
         keepalive=3 * DAY,
+        select_account=SIGN_IN_AGAIN,
         refresh=OKTA_REFRESH,
         sources=OKTA_SOURCES,
     )
@@ -106,6 +112,7 @@ AUTH0 = Profile(
     scopes=("offline_access",),
     # Rotating refresh tokens expire after 15 days idle by default.
     keepalive=5 * DAY,
+    select_account=SIGN_IN_AGAIN,
     refresh=(
         "refresh tokens need offline_access; rotation is optional, and with it reusing a spent "
         "refresh token revokes the whole family (403 invalid_grant); idle and absolute "
@@ -131,6 +138,8 @@ OIDC = Profile(
     # The discovery document's revocation_endpoint (RFC 7009), with the client
     # authentication the backend uses at the token endpoint.
     revocation=Revocation(hint=True, auth="backend"),
+    # OpenID Connect Core §3.1.2.1: the provider asks which account to use.
+    select_account={"prompt": "select_account"},
     refresh="as the provider issues them (RFC 6749 §6); a new refresh token replaces the old",
     sources=(
         "https://openid.net/specs/openid-connect-discovery-1_0.html",

@@ -33,6 +33,11 @@ class ProviderOverview:
     revocation: str
     refresh: str
     keepalive_seconds: float | None
+    # Where people are sent: the provider's apps page and sign-out page ("" when unknown),
+    # and the parameters "Connect another account" sends.
+    connected_apps_url: str
+    sign_out_url: str
+    select_account: dict[str, str]
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,6 +70,9 @@ def overview() -> list[ProviderOverview]:
                 revocation=prof.describe_revocation(backend),
                 refresh=prof.refresh or "refresh tokens as the provider issues them",
                 keepalive_seconds=keepalive.get(name),
+                connected_apps_url=prof.connected_apps_url,
+                sign_out_url=prof.sign_out_url,
+                select_account=dict(prof.select_account),
             )
         )
     return found

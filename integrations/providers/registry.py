@@ -93,9 +93,10 @@ def available_providers() -> list[ProviderInfo]:
 
 
 def provider_title(name: str) -> str:
-    """Return a provider's display title, or its name when it is not enabled."""
+    """Return a provider's display title; for one no longer enabled, its profile's title
+    (a shipped profile outlives its backend), else its name."""
     backend = provider_classes().get(name)
-    return title_of(name, backend) if backend else name
+    return title_of(name, backend) if backend else (profile_for(name).title or name)
 
 
 def is_offered(name: str) -> bool:

@@ -35,21 +35,41 @@ from integrations.store.history import record_event
 
 logger = logging.getLogger(__name__)
 
+# Why a revocation was not tried (Disconnected.not_tried), for what people are told.
+NOTHING_STORED = "nothing_stored"
+NOT_OFFERED = "not_offered"
+NO_REVOCATION = "no_revocation"
+GRANT_ENDED = "grant_ended"
+SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    """What disconnect() did: revoked True (confirmed), False (failed or refused), or None
+    (not tried); why, in words for the history and the admin; and, when not tried, which of
+    NOTHING_STORED, NOT_OFFERED, NO_REVOCATION, GRANT_ENDED or SKIPPED it was."""
+
+    revoked: bool | None
+    reason: str
+    not_tried: str = ""
+
 
 def revoke_at_provider(
     association: UserSocialAuth, request: HttpRequest | None = None
-) -> tuple[bool | None, str]:
-    """Revoke the association's grant. Return (True, ""), (False, why) or (None, why not tried).
+) -> Disconnected:
+    """Revoke the association's grant (the association itself stays).
 
     Never raises for provider trouble: a provider that is down or refuses must not keep
     anyone connected against their will.
     """
     if not (association.extra_data or {}).get("access_token"):
-        return None, "no token stored to revoke"
+        return Disconnected(None, "no token stored to revoke", NOTHING_STORED)
     try:
         backend = backend_instance(association.provider, request)
     except (SocialAuthBaseException, ProviderNotOffered):
-        return None, f"{association.provider} is not enabled, so not revoked"
+        return Disconnected(
+            None, f"{association.provider} is not enabled, so not revoked", NOT_OFFERED
+        )
     profile = provider_profile(association.provider)
     try:
         credentials = read_credentials(association.extra_data)
@@ -57,18 +77,23 @@ def revoke_at_provider(
             credentials = _live(association, credentials)
         revoked = profile.revoke(backend, credentials, association.uid, association.extra_data)
     except ReauthRequired:
-        return None, f"{provider_title(association.provider)} had already ended the grant"
+        return Disconnected(
+            None, f"{provider_title(association.provider)} had already ended the grant",
+            GRANT_ENDED,
+        )
     except RefreshFailed as error:
-        return False, f"the refresh before revoking failed: {error.cause}"
+        return Disconnected(False, f"the refresh before revoking failed: {error.cause}")
     except SocialAuthBaseException as error:
-        return False, error.code
+        return Disconnected(False, error.code)
     except (requests.RequestException, ValueError) as error:
-        return False, type(error).__name__
+        return Disconnected(False, type(error).__name__)
     except (crypto.DecryptionError, CredentialsUnreadable):
-        return False, "credentials could not be decrypted"
+        return Disconnected(False, "credentials could not be decrypted")
     if revoked is None:
-        return None, f"{provider_title(association.provider)} offers no revocation"
-    return (True, "") if revoked else (False, "the provider refused")
+        return Disconnected(
+            None, f"{provider_title(association.provider)} offers no revocation", NO_REVOCATION
+        )
+    return Disconnected(True, "") if revoked else Disconnected(False, "the provider refused")
 
 
 def _live(association: UserSocialAuth, credentials: Credentials) -> Credentials:
@@ -93,14 +118,6 @@ def record_revocation(
     )
 
 
-@dataclass(frozen=True)
-class Disconnected:
-    """What disconnect() did: revoked True/False, or None when not tried, and why."""
-
-    revoked: bool | None
-    reason: str
-
-
 def disconnect(
     association: UserSocialAuth,
     *,
@@ -115,15 +132,15 @@ def disconnect(
     failure is recorded and logged (without the token), and the association goes anyway.
     """
     if revoke:
-        revoked, reason = revoke_at_provider(association, request)
-        record_revocation(association, revoked, reason, actor=actor)
-        if revoked is False:
+        outcome = revoke_at_provider(association, request)
+        record_revocation(association, outcome.revoked, outcome.reason, actor=actor)
+        if outcome.revoked is False:
             logger.warning(
                 "Revocation of %s association %s failed (%s); disconnecting anyway",
-                association.provider, association.pk, reason,
+                association.provider, association.pk, outcome.reason,
             )
     else:
-        revoked, reason = None, "not revoked"
+        outcome = Disconnected(None, "not revoked", SKIPPED)
     record_event(association, CredentialEvent.Kind.DISCONNECTED, actor=actor, detail=detail)
     association.delete()
-    return Disconnected(revoked, reason)
+    return outcome

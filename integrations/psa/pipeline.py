@@ -18,8 +18,11 @@ from social_core.pipeline.social_auth import load_extra_data
 
 from integrations.models import CredentialEvent
 from integrations.providers.registry import is_offered, provider_title
+from integrations.providers.registry import profile as provider_profile
+from integrations.psa import notices
 from integrations.psa.approval import record_approval
 from integrations.psa.disconnect import disconnect as disconnect_association
+from integrations.psa.strategy import ANOTHER_ACCOUNT, ASKED
 from integrations.store import crypto
 from integrations.store.credentials import RAW_TOKEN_KEYS, Status, read_credentials
 from integrations.store.history import record_event
@@ -95,10 +98,19 @@ def store_credentials(
 
 
 def check_approval(
-    backend: Any, response: dict[str, Any], *args: Any, social: Any = None, **kwargs: Any
+    backend: Any,
+    response: dict[str, Any],
+    *args: Any,
+    social: Any = None,
+    new_association: bool = True,
+    **kwargs: Any,
 ) -> None:
     """Find out whether data access still awaits approval in the provider's app (Monzo),
-    store a friendly account name, and tell the user what happens next."""
+    store a friendly account name, and tell the user what happens next: when they asked for
+    another account and the provider gave back one already connected, say so and how to get
+    another."""
+    # The begin request's flag, kept in the session for this completion only.
+    another = backend.strategy.session_pop(ANOTHER_ACCOUNT) == ASKED
     if social is None or not is_offered(backend.name):
         return
     # The token as stored (a declared provider may nest it in the response), just written.
@@ -112,6 +124,18 @@ def check_approval(
         return
     title = provider_title(backend.name)
     name = social.extra_data.get("display_name") or social.uid
+    if another and not new_association:
+        profile = provider_profile(backend.name)
+        messages.warning(
+            request,
+            notices.already_connected(
+                title,
+                name,
+                chooses_account=bool(profile.select_account),
+                sign_out_url=profile.sign_out_url,
+            ),
+        )
+        return
     if approved is False:
         messages.warning(
             request,
@@ -139,11 +163,18 @@ def _request_user(backend: Any) -> Any:
 
 def disconnect(strategy: Any, entries: list[Any], *args: Any, **kwargs: Any) -> None:
     """Revoke each association at its provider when it can, record it, and remove it
-    (integrations.psa.disconnect), telling the user."""
+    (integrations.psa.disconnect), telling the user what happened at the provider."""
     request = getattr(strategy, "request", None)
     actor = getattr(request, "user", None)
     for entry in entries:
-        provider, uid = entry.provider, entry.uid
-        disconnect_association(entry, actor=actor, request=request)
+        provider = entry.provider
+        name = (entry.extra_data or {}).get("display_name") or entry.uid
+        outcome = disconnect_association(entry, actor=actor, request=request)
         if request is not None:
-            messages.success(request, f"{provider_title(provider)} account {uid} was disconnected.")
+            level, text = notices.disconnected(
+                provider_title(provider),
+                name,
+                outcome,
+                provider_profile(provider).connected_apps_url,
+            )
+            messages.add_message(request, level, text)

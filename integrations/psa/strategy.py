@@ -15,7 +15,13 @@ Two things every backend gets from it, stock or ours, with no change to the back
 It also registers the login's tokens for redaction by value
 (integrations/security/secrets_registry.py) as soon as the token response arrives, and vets
 every paused pipeline before it resumes: only the browser session that paused it, once, in
-time (integrations/psa/account_choice.py).
+time (integrations/psa/account_choice.py). It also lets a
+person ask for **another account**: a begin request with ``another_account=1`` gets the
+profile's `select_account` parameters (Google's ``prompt=select_account``) on top of the
+authorization parameters. Only that flag comes from the request; the parameters are the
+profile's, so nobody can slip other parameters into the authorization request. The flag is
+kept in the session (``FIELDS_STORED_IN_SESSION``) so the pipeline can tell the person when
+the provider gave back an account that was already connected.
 """
 
 from __future__ import annotations
@@ -29,6 +35,17 @@ from social_django.strategy import DjangoStrategy
 from backends.profiles import profile_for
 from integrations.psa import account_choice
 from integrations.security import secrets_registry
+
+# The begin request's flag asking the provider for another account, and its one value.
+ANOTHER_ACCOUNT = "another_account"
+ASKED = "1"
+
+
+def asked_for_another_account(strategy: Any) -> bool:
+    """Whether the current request (a begin) carries another_account=1."""
+    if getattr(strategy, "request", None) is None:
+        return False
+    return strategy.request_data().get(ANOTHER_ACCOUNT) == ASKED
 
 
 class CustodianStrategy(DjangoStrategy):
@@ -53,20 +70,34 @@ class CustodianStrategy(DjangoStrategy):
         """PSA's setting lookup, with the provider profile's authorization parameters as the
         default of AUTH_EXTRA_ARGUMENTS (Google's access_type=offline: without it there is no
         refresh token) and its scopes as the default of SCOPE (offline_access); a site that
-        sets SOCIAL_AUTH_<NAME>_AUTH_EXTRA_ARGUMENTS or _SCOPE keeps its own.
+        sets SOCIAL_AUTH_<NAME>_AUTH_EXTRA_ARGUMENTS or _SCOPE keeps its own. The another-
+        account flag is added to FIELDS_STORED_IN_SESSION.
         """
         value = super().setting(name, default, backend)
-        if backend is None or value != default:
+        if name == "FIELDS_STORED_IN_SESSION":
+            stored = list(value or [])
+            return stored if ANOTHER_ACCOUNT in stored else [*stored, ANOTHER_ACCOUNT]
+        if backend is None:
             return value
         if name == "AUTH_EXTRA_ARGUMENTS":
-            params = profile_for(backend.name).auth_params
-            if params:
-                return {**params, **(value or {})}
-        elif name == "SCOPE":
+            return self._authorization_params(backend, value, default)
+        if value != default:
+            return value
+        if name == "SCOPE":
             scopes = profile_for(backend.name).scopes
             if scopes:
                 return [*(value or []), *scopes]
         return value
+
+    def _authorization_params(self, backend: Any, value: Any, default: Any) -> dict[str, str]:
+        """The site's own AUTH_EXTRA_ARGUMENTS, else the profile's `auth_params`; plus the
+        profile's `select_account` when the person asked for another account."""
+        profile = profile_for(backend.name)
+        own = value != default
+        params = dict(value or {}) if own else {**profile.auth_params, **(value or {})}
+        if asked_for_another_account(self):
+            params.update(profile.select_account)
+        return params
 
     def get_setting(self, name: str) -> Any:
         if name == "SOCIAL_AUTH_REQUESTS_TIMEOUT" and not hasattr(settings, name):

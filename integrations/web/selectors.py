@@ -8,7 +8,14 @@ from datetime import datetime
 
 from social_django.models import UserSocialAuth
 
-from integrations.providers.registry import is_offered, provider_title
+from integrations.providers.registry import (
+    ProviderInfo,
+    available_providers,
+    is_offered,
+    provider_title,
+)
+from integrations.providers.registry import profile as provider_profile
+from integrations.psa.notices import page_url
 from integrations.store import crypto
 from integrations.store.credentials import SECRET_FIELDS, Status, expires_at_of
 from integrations.store.times import to_datetime
@@ -69,3 +76,34 @@ def _unreadable(extra_data: dict) -> bool:
     except crypto.DecryptionError:
         return True
     return False
+
+
+@dataclass(frozen=True)
+class ConnectOption:
+    """One provider in "Connect another account": connected already or not, and for one that
+    is, how the person gets a different account of it (the provider's account chooser, or
+    signing out there first)."""
+
+    provider: ProviderInfo
+    connected: bool
+    # The provider asks which account to use when the site asks it to (select_account).
+    chooses_account: bool
+    # Where to sign out at the provider ("" when unknown), for those that do not ask.
+    sign_out_url: str
+
+
+def connect_options(user) -> list[ConnectOption]:
+    """Every provider the site offers, with what connecting another account of it takes."""
+    connected = set(UserSocialAuth.objects.filter(user=user).values_list("provider", flat=True))
+    options = []
+    for provider in available_providers():
+        profile = provider_profile(provider.name)
+        options.append(
+            ConnectOption(
+                provider=provider,
+                connected=provider.name in connected,
+                chooses_account=bool(profile.select_account),
+                sign_out_url=page_url(profile.sign_out_url),
+            )
+        )
+    return options

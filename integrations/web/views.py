@@ -26,10 +26,12 @@ from integrations.exceptions import (
 )
 from integrations.models import User
 from integrations.providers.registry import is_offered, provider_title
+from integrations.providers.registry import profile as provider_profile
+from integrations.psa import notices
 from integrations.psa.approval import check_again
 from integrations.psa.disconnect import disconnect
 from integrations.psa.messages import for_person
-from integrations.web.selectors import connections_of
+from integrations.web.selectors import connect_options, connections_of
 
 # What "Try it" calls for each provider: a harmless identity endpoint.
 TRY_IT_PATH = "/ping/whoami"
@@ -75,7 +77,11 @@ def connections(request: HttpRequest, *, try_result: dict | None = None) -> Http
     return render(
         request,
         "integrations/connections.html",
-        {"connections": connections_of(request.user), "try_result": try_result},
+        {
+            "connections": connections_of(request.user),
+            "connect_options": connect_options(request.user),
+            "try_result": try_result,
+        },
     )
 
 
@@ -198,17 +204,16 @@ def confirm_disconnect(request: HttpRequest, association_id: int) -> HttpRespons
         if only_login:
             messages.error(request, for_person("disconnect_disallowed", title))
             return redirect("connections")
+        name = association.extra_data.get("display_name") or association.uid
         disconnect(
             association,
             actor=request.user,
             revoke=False,
             detail="provider no longer offered; not revoked",
         )
-        messages.success(
-            request,
-            f"{title} account {association.uid} was disconnected here. {title} is no longer "
-            "offered, so the access you gave could not be revoked there.",
-        )
+        # A stock provider's profile outlives its backend: its page of apps is still known.
+        apps_url = provider_profile(association.provider).connected_apps_url
+        messages.warning(request, notices.no_longer_offered(title, name, apps_url))
         return redirect("connections")
     return render(
         request,
@@ -219,5 +224,6 @@ def confirm_disconnect(request: HttpRequest, association_id: int) -> HttpRespons
             "display_name": association.extra_data.get("display_name") or association.uid,
             "only_login": only_login,
             "offered": offered,
+            "apps_url": notices.page_url(provider_profile(association.provider).connected_apps_url),
         },
     )

@@ -1,5 +1,6 @@
-"""List every enabled provider with its backend, profile, configuration, API base, and how
-Custodian revokes and refreshes its grants: what an operator checks first.
+"""List every enabled provider with its backend, profile, configuration, API base, how
+Custodian revokes and refreshes its grants, and the provider's pages people are sent to: what
+an operator checks first.
 
     python manage.py providers            # readable
     python manage.py providers --json     # for scripts
@@ -47,7 +48,17 @@ class Command(BaseCommand):
                 ("revokes", item.revocation),
                 ("refreshes", item.refresh),
                 ("keep-alive", keepalive),
+                ("apps page", item.connected_apps_url or "unknown"),
+                ("sign-out", item.sign_out_url or "unknown"),
+                ("other account", _another(item.select_account)),
             ):
-                self.stdout.write(f"  {label:<12} {value}")
+                self.stdout.write(f"  {label:<13} {value}")
             self.stdout.write("")
         self.stdout.write(f"{len(providers)} providers enabled.")
+
+
+def _another(params: dict[str, str]) -> str:
+    """How "Connect another account" gets a different account from the provider."""
+    if not params:
+        return "sign out at the provider first"
+    return "sends " + "&".join(f"{key}={value}" for key, value in params.items())
