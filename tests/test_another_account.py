@@ -126,14 +126,14 @@ def test_connecting_another_demo_account_signs_out_first(connected, client, prov
     [message] = flashed(same)
     assert message["level"] == "warning"
     assert message["text"].startswith(
-        "Demo provider account user_alice is already connected, so nothing was added."
+        "Demo provider account alice is already connected, so nothing was added."
     )
     assert [link["href"] for link in message["links"]] == [f"{provider.base_url}/logout/"]
     assert UserSocialAuth.objects.filter(user=user).count() == 1
 
     other = complete(client, provider, "bob", another_account="1").content.decode()
     [message] = flashed(other)
-    assert message["text"] == "Demo provider account user_bob is connected."
+    assert message["text"] == "Demo provider account bob is connected."
     assert sorted(UserSocialAuth.objects.filter(user=user).values_list("uid", flat=True)) == [
         "user_alice", "user_bob"
     ]
@@ -163,7 +163,7 @@ def test_a_reconnect_of_the_same_account_is_not_told_off(connected, client, prov
     again = complete(client, provider, "alice").content.decode()
 
     [message] = flashed(again)
-    assert message["text"] == "Demo provider account user_alice is connected."
+    assert message["text"] == "Demo provider account alice is connected."
 
 
 def test_the_page_offers_connect_until_connected_and_no_sign_out_with_a_chooser(

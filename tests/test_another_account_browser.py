@@ -34,6 +34,7 @@ def test_connect_another_demo_account_after_signing_out_there(
     page.goto(f"{live_server.url}/login/")
     page.get_by_role("button", name="Log in with Demo provider").click()
     allow_at_provider(page, sign_in=True)
+    page.get_by_role("button", name="Create a new account").click()  # new here
     page.wait_for_url(f"{live_server.url}/connections/")
     offer = page.locator('li.another[data-provider="demo"]')
     assert offer.get_by_role("button", name=ANOTHER).is_visible()
@@ -49,7 +50,7 @@ def test_connect_another_demo_account_after_signing_out_there(
     page.wait_for_url(f"{live_server.url}/connections/")
     message = page.locator(".message")
     assert message.inner_text().startswith(
-        "Demo provider account user_alice is already connected, so nothing was added."
+        "Demo provider account alice is already connected, so nothing was added."
     )
     assert page.locator("li.account").count() == 1
     shot(page, f"another-2-same-account-{width}")
@@ -83,7 +84,7 @@ def test_connect_another_demo_account_after_signing_out_there(
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("button", name="Allow").click()
     page.wait_for_url(f"{live_server.url}/connections/")
-    assert page.locator(".message").inner_text() == "Demo provider account user_bob is connected."
+    assert page.locator(".message").inner_text() == "Demo provider account bob is connected."
     assert page.locator("li.account").count() == 2
     shot(page, f"another-3-two-accounts-{width}")
 

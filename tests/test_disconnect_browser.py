@@ -53,7 +53,7 @@ def test_disconnect_tells_what_happened_at_the_provider(
     disconnect(page, live_server)
     message = page.locator(".message")
     assert message.inner_text() == (
-        "Demo provider account user_alice was disconnected, and its access was revoked at "
+        "Demo provider account alice was disconnected, and its access was revoked at "
         "Demo provider."
     )
     assert "success" in (message.get_attribute("class") or "")

@@ -92,7 +92,7 @@ def test_a_confirmed_revocation_says_so(linked, client, provider):
     [message] = flashed(page)
     assert message["level"] == "success"
     assert message["text"] == (
-        "Demo provider account user_alice was disconnected, and its access was revoked at "
+        "Demo provider account alice was disconnected, and its access was revoked at "
         "Demo provider."
     )
     assert message["links"] == []
@@ -112,7 +112,7 @@ def test_a_failed_revocation_says_so_and_links_the_providers_page(
     assert message["text"].startswith(
         "Disconnected here; Demo provider did not confirm the revocation."
     )
-    assert "Account user_alice may still let this site in" in message["text"]
+    assert "Account alice may still let this site in" in message["text"]
     [link] = message["links"]
     assert link["href"] == f"{provider.base_url}/apps/"
     assert link["text"] == "Demo provider's page of connected apps"
@@ -141,7 +141,7 @@ def test_a_provider_without_revocation_says_so_and_links_its_page(linked, client
     [message] = flashed(page)
     assert message["level"] == "info"
     assert message["text"].startswith(
-        "Demo provider account user_alice was disconnected here. Demo provider offers no "
+        "Demo provider account alice was disconnected here. Demo provider offers no "
         "revocation"
     )
     assert [link["href"] for link in message["links"]] == [f"{provider.base_url}/apps/"]
