@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from social_core.exceptions import AuthConfigurationError, AuthInputError
+from social_core.exceptions import AuthConfigurationError, AuthCredentialError, AuthInputError
 
 if TYPE_CHECKING:
     from social_core.backends.oauth import BaseOAuth2
@@ -62,3 +62,17 @@ class CustodianBackend(_Backend):
         if not data.get("error") and not data.get("code"):
             raise AuthInputError(self, parameter="code", code="missing_parameter", stage="callback")
         return super().auth_complete(*args, **kwargs)
+
+
+def grant_gone(backend: Any, code: str, *, stage: Any, status_code: int | None) -> Any:
+    """The error for a provider code that means the grant is gone: at a refresh, "only a new
+    login helps" (reauthentication_required); at the login's code exchange, the code was
+    refused."""
+    return AuthCredentialError(
+        backend,
+        code="reauthentication_required" if stage == "refresh" else "authorization_code_rejected",
+        source="provider_response",
+        stage=stage,
+        provider_code=code,
+        status_code=status_code,
+    )

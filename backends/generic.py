@@ -27,9 +27,9 @@ from typing import Any
 from django.conf import settings
 from requests.auth import AuthBase, HTTPBasicAuth
 from social_core.backends.oauth import BaseOAuth2, BaseOAuth2PKCE
-from social_core.exceptions import AuthCredentialError, AuthProviderError
+from social_core.exceptions import AuthProviderError
 
-from backends.base import CustodianBackend
+from backends.base import CustodianBackend, grant_gone
 from backends.declaration import ProviderDeclaration, dig
 
 __all__ = ["Declared", "DeclaredOAuth2", "ProviderDeclaration", "declared_backend"]
@@ -195,16 +195,7 @@ class DeclaredOAuth2(Declared, BaseOAuth2PKCE):  # type: ignore[override]  # PKC
         rules = self.declaration.rules
         code = rules.code(data)
         if code and rules.reconnect and code.startswith(rules.reconnect):
-            return AuthCredentialError(
-                self,
-                code="reauthentication_required"
-                if stage == "refresh"
-                else "authorization_code_rejected",
-                source="provider_response",
-                stage=stage,
-                provider_code=code,
-                status_code=status_code,
-            )
+            return grant_gone(self, code, stage=stage, status_code=status_code)
         if code and rules.code_key != "error" and isinstance(data, Mapping):
             data = {**data, "error": code}  # social-core reads OAuth's `error`
         return super().get_provider_error(

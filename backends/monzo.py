@@ -23,9 +23,9 @@ from typing import Any
 import requests
 from django.conf import settings
 from social_core.backends.oauth import BaseOAuth2
-from social_core.exceptions import AuthCredentialError, SocialAuthBaseException
+from social_core.exceptions import SocialAuthBaseException
 
-from backends.base import CustodianBackend
+from backends.base import CustodianBackend, grant_gone
 from backends.profiles import Profile, Revocation, register
 
 
@@ -74,17 +74,8 @@ class MonzoOAuth2(CustodianBackend, BaseOAuth2):
         retry_after: str | None = None,
     ) -> SocialAuthBaseException | None:
         code = data.get("code") if isinstance(data, dict) else None
-        if MONZO.is_reauth_code(code):
-            return AuthCredentialError(
-                self,
-                code="reauthentication_required"
-                if stage == "refresh"
-                else "authorization_code_rejected",
-                source="provider_response",
-                stage=stage,
-                provider_code=code,
-                status_code=status_code,
-            )
+        if isinstance(code, str) and MONZO.is_reauth_code(code):
+            return grant_gone(self, code, stage=stage, status_code=status_code)
         return super().get_provider_error(
             data, stage=stage, status_code=status_code, retry_after=retry_after
         )
