@@ -798,3 +798,26 @@ def test_slack_a_revocation_refused_inside_a_200_is_recorded_as_failed(
     assert revoked.detail == "revocation failed (the provider refused); disconnected anyway"
     (call,) = double.of_kind("revoke")
     assert call.status == 200
+
+
+# Shapes of real provider tokens: Slack (xoxb-, xoxp-, xoxe.…, xoxe-1-), Notion (ntn_, nrt_,
+# secret_), a JWT's base64url header, Intuit's codes and refresh tokens (AB11 + digits).
+TOKEN_SHAPED = re.compile(
+    r"xox[abpre][.-][A-Za-z0-9.-]{6,}|\bntn_|\bnrt_|\bsecret_[A-Za-z0-9]{20,}"
+    r"|eyJ[A-Za-z0-9_-]{8,}|\bAB11\d{6,}"
+)
+
+
+def test_the_docs_hold_no_token_shaped_values() -> None:
+    """Examples use placeholders (docs/providers/README.md): a value in a provider's real token
+    format reads as a leaked credential, to people and to secret scanners alike."""
+    root = CATALOG.parent.parent
+    pages = [root / "README.md", root / "SECURITY.md", *sorted((root / "docs").rglob("*.md")),
+             *sorted((root / "docs").rglob("*.json"))]
+    found = [
+        f"{page.relative_to(root)}:{number}: {match.group()}"
+        for page in pages
+        for number, line in enumerate(page.read_text().splitlines(), 1)
+        for match in TOKEN_SHAPED.finditer(line)
+    ]
+    assert found == []
