@@ -10,6 +10,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+# social-core's line between a lifetime and an absolute time in an expiry field (two years,
+# in seconds: UserMixin._handle_expires_field): no token lives that long, no epoch is that
+# early. Read by the token store and by declared backends alike.
+ABSOLUTE_AFTER = 63_072_000
+
 
 @dataclass(frozen=True, repr=False)
 class Credentials:

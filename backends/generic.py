@@ -30,12 +30,11 @@ from social_core.backends.oauth import BaseOAuth2, BaseOAuth2PKCE
 from social_core.exceptions import AuthProviderError
 
 from backends.base import CustodianBackend, grant_gone
+from backends.credentials import ABSOLUTE_AFTER
 from backends.declaration import ProviderDeclaration, dig
 
 __all__ = ["Declared", "DeclaredOAuth2", "ProviderDeclaration", "declared_backend"]
 
-# social-core's line between a lifetime and an absolute time (two years, in seconds).
-ABSOLUTE_AFTER = 63_072_000
 # Where the login's token answer keeps the captured fields of the callback's query.
 CALLBACK_KEY = "custodian_callback"
 

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 # Shared with the backends, which import nothing from the app; re-exported for the app.
+from backends.credentials import ABSOLUTE_AFTER
 from backends.credentials import Credentials as Credentials
 from backends.credentials import fingerprint as fingerprint
 from integrations.security import secrets_registry
@@ -34,9 +35,6 @@ SECRET_FIELDS = ("access_token", "refresh_token", "id_token")
 PSA_EXPIRY_KEYS = ("expires_in", "expires", "expires_on")
 # Keys of a raw provider response that must never reach extra_data unnormalized.
 RAW_TOKEN_KEYS = (*SECRET_FIELDS, *PSA_EXPIRY_KEYS)
-# social-core's line between a lifetime and an absolute time in "expires" (two years, in
-# seconds: UserMixin._handle_expires_field); no token lives that long, no epoch is that early.
-ABSOLUTE_AFTER = 63_072_000
 
 
 class Status:
