@@ -286,3 +286,21 @@ def test_a_json_token_body_is_sent_as_json(settings, enable_backends):
     assert call.headers["Content-Type"] == "application/json"
     assert call.json == {"grant_type": "refresh_token", "refresh_token": "refresh-1"}
     assert call.basic == (CLIENT_ID, CLIENT_SECRET)
+
+
+def test_a_declaration_changed_in_place_is_validated_again(settings):
+    """Declarations are validated once per content: a change, even in place, is seen."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from backends.declaration import ProviderDeclaration
+
+    raw = {**VALID, "scopes": ["read"]}
+    settings.CUSTODIAN_PROVIDERS = {"acme": raw}
+    first = ProviderDeclaration.from_settings("acme")
+    assert ProviderDeclaration.from_settings("acme") is first  # validated once
+    raw["scopes"].append("write")  # in place: the cached declaration must not follow silently
+    assert first.scopes == ["read"]
+    assert ProviderDeclaration.from_settings("acme").scopes == ["read", "write"]
+    raw["token_body"] = "xml"
+    with pytest.raises(ImproperlyConfigured, match="token_body"):
+        ProviderDeclaration.from_settings("acme")
