@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -294,7 +295,7 @@ def test_a_declaration_changed_in_place_is_validated_again(settings):
 
     from backends.declaration import ProviderDeclaration
 
-    raw = {**VALID, "scopes": ["read"]}
+    raw: dict[str, Any] = {**VALID, "scopes": ["read"]}
     settings.CUSTODIAN_PROVIDERS = {"acme": raw}
     first = ProviderDeclaration.from_settings("acme")
     assert ProviderDeclaration.from_settings("acme") is first  # validated once

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from backends.profiles import Profile, Revocation
@@ -36,6 +37,7 @@ GITHUB = Profile(
     # Release assets are uploaded to their own host.
     api_hosts=("https://uploads.github.com",),
     revocation=GITHUB_REVOCATION,
+    # The grant is named by its access token (an App's user token lasts 8 hours).
     refresh_before_revoke=True,
     select_account=GITHUB_SELECT_ACCOUNT,
     # "Authorized OAuth Apps" in the account's settings.
@@ -48,18 +50,12 @@ GITHUB = Profile(
     sources=GITHUB_SOURCES,
 )
 
-GITHUB_APP = Profile(
+# The same host, revocation and pages; its user tokens expire and its refresh tokens rotate.
+GITHUB_APP = replace(
+    GITHUB,
     name="github-app",
-    title="GitHub",
-    api_base_url="https://api.github.com",
-    api_hosts=("https://uploads.github.com",),
-    revocation=GITHUB_REVOCATION,
-    # The grant is named by its access token, and an App's user token lasts 8 hours.
-    refresh_before_revoke=True,
-    select_account=GITHUB_SELECT_ACCOUNT,
     # "Authorized GitHub Apps" in the account's settings.
     connected_apps_url="https://github.com/settings/apps/authorizations",
-    sign_out_url=GITHUB_SIGN_OUT,
     # A refresh token lives six months and each refresh brings a new one: refreshing an idle
     # grant once a month keeps it alive.
     keepalive=30 * 86400,

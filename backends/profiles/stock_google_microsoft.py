@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from backends.profiles import Profile, Revocation
 
 DAY = 86400
@@ -85,20 +87,14 @@ AZUREAD = Profile(
     sources=MICROSOFT_SOURCES,
 )
 
-MICROSOFT_GRAPH = Profile(
+# The v2.0 endpoint: the same API and rules, a refresh token only with offline_access.
+MICROSOFT_GRAPH = replace(
+    AZUREAD,
     name="microsoft-graph",
-    title="Microsoft",
-    api_base_url="https://graph.microsoft.com/v1.0",
-    revocation=None,
-    reauth_codes=MICROSOFT_REAUTH,
-    keepalive=30 * DAY,
-    # The v2.0 endpoint issues a refresh token only for offline_access.
     scopes=("offline_access",),
-    select_account=MICROSOFT_SELECT_ACCOUNT,
     # Personal Microsoft accounts; a work or school account's apps are in My Apps.
     connected_apps_url="https://account.live.com/consent/Manage",
     refresh=f"v2.0 endpoint: a refresh token only with offline_access; {MICROSOFT_REFRESH}",
-    sources=MICROSOFT_SOURCES,
 )
 
 PROFILES = (GOOGLE, AZUREAD, MICROSOFT_GRAPH)
