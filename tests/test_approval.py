@@ -21,8 +21,7 @@ from backends.profiles import Revocation, profile_for, register, registered
 from integrations import AwaitingApproval, connection_approved, credentials_refreshed, get_session
 from integrations.background import tasks
 from integrations.models import CredentialEvent, CredentialState
-from integrations.psa.approval import check_again
-from integrations.refreshing.approval import note_awaiting
+from integrations.refreshing.approval import check_again, note_awaiting
 from integrations.store.credentials import Credentials, read_credentials
 from site_config.providers import demo_provider_declaration
 from tests.conftest import DEMO_CLIENT, MONZO_CLIENT, connect, expire_locally

@@ -20,9 +20,9 @@ from integrations.models import CredentialEvent
 from integrations.providers.registry import is_offered, provider_title
 from integrations.providers.registry import profile as provider_profile
 from integrations.psa import notices
-from integrations.psa.approval import record_approval
 from integrations.psa.disconnect import disconnect as disconnect_association
 from integrations.psa.strategy import ANOTHER_ACCOUNT, ASKED
+from integrations.refreshing.approval import record_approval
 from integrations.store import crypto
 from integrations.store.credentials import RAW_TOKEN_KEYS, Status, read_credentials
 from integrations.store.history import record_event

@@ -28,9 +28,9 @@ from integrations.models import User
 from integrations.providers.registry import is_offered, provider_title
 from integrations.providers.registry import profile as provider_profile
 from integrations.psa import notices
-from integrations.psa.approval import check_again
 from integrations.psa.disconnect import disconnect
 from integrations.psa.messages import for_person
+from integrations.refreshing.approval import check_again
 from integrations.web.selectors import connect_options, connections_of
 
 # What "Try it" calls for each provider: a harmless identity endpoint.
