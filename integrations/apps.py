@@ -35,6 +35,10 @@ class IntegrationsConfig(AppConfig):
         from integrations.psa import token_api
 
         token_api.install(UserSocialAuth)
+        # social-core's provider calls keep their connections (one session per thread).
+        from integrations.providers import transport
+
+        transport.install()
 
 
 def _register_changed_setting(
