@@ -35,10 +35,12 @@ def test_extra_data_and_index_are_written_in_one_transaction(django_user_model, 
         user=user, provider="demo", uid="u2", extra_data={"expires_at": 2_000_000_000}
     )
 
+    CredentialState.objects.filter(association=association).delete()  # its index is written anew
+
     def broken(*args, **kwargs):
         raise IntegrityError("the index write failed")
 
-    monkeypatch.setattr("integrations.store.writes._write_state", broken)
+    monkeypatch.setattr(CredentialState.objects, "get_or_create", broken)
     with pytest.raises(IntegrityError):
         merge_extra_data(association.pk, {"expires_at": 2_000_000_900})
 

@@ -31,6 +31,7 @@ from integrations.signals import credentials_refreshed, reauth_required
 from integrations.store import crypto
 from integrations.store.credentials import Credentials, Status, fingerprint, read_credentials
 from integrations.store.history import record_event
+from integrations.store.statements import lock_association
 from integrations.store.writes import patch_association, store_token_response
 
 logger = logging.getLogger(__name__)
@@ -124,10 +125,15 @@ def _refresh_locked(
     actor: Any = None,
 ) -> Renewal:
     with transaction.atomic():
-        row = UserSocialAuth.objects.select_for_update().get(pk=association.pk)
+        row = lock_association(association.pk)
+        if row is None:
+            raise UserSocialAuth.DoesNotExist(f"association {association.pk} is gone")
         outcome = _refresh_row(row, needs_refresh)
-    # Side effects only after the transaction is over: receivers see committed state, and a
-    # failure's history entry is not rolled back with it.
+        if outcome.refreshed:
+            # The history of a refresh is committed with it, in the same transaction.
+            record_event(row, CredentialEvent.Kind.REFRESHED, actor=actor)
+    # Other side effects only after the transaction is over: receivers see committed state,
+    # and a failure's history entry is not rolled back with it.
     association.extra_data = row.extra_data
     if outcome.unreadable:
         record_event(
@@ -152,7 +158,6 @@ def _refresh_locked(
         )
         raise ReauthRequired(row.provider, row.uid, outcome.reauth_reason)
     if outcome.refreshed:
-        record_event(row, CredentialEvent.Kind.REFRESHED, actor=actor)
         credentials_refreshed.send(sender=row.provider, association=row)
     return Renewal(outcome.credentials, outcome.refreshed)
 
@@ -188,12 +193,14 @@ def _refresh_row(row: UserSocialAuth, needs_refresh: Callable[[Credentials], boo
         return _failed(row, current, type(error).__name__, error)
 
     now = time.time()
-    store_token_response(
+    fresh = store_token_response(
         row, response, previous_refresh_token=current.refresh_token, now=now,
-        extra={"refreshed_at": int(now)},
+        extra={"refreshed_at": int(now)}, savepoint=False,
     )
-    logger.info("Refreshed %s token of association %s", row.provider, row.pk)
-    return _Outcome(read_credentials(row.extra_data), refreshed=True)
+    # Routine (the history has it, and a sweep's summary counts it): not worth an INFO line
+    # per token when thousands are refreshed at once.
+    logger.debug("Refreshed %s token of association %s", row.provider, row.pk)
+    return _Outcome(fresh, refreshed=True)
 
 
 def _means_reconnect(provider: str, error: SocialAuthBaseException) -> bool:

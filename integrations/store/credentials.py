@@ -48,9 +48,21 @@ class Status:
 def read_credentials(extra_data: Mapping[str, Any]) -> Credentials:
     """Return the decrypted credentials held in `extra_data`."""
     refresh_token = extra_data.get("refresh_token")
-    return Credentials(
+    return credentials_of(
+        extra_data,
         access_token=crypto.decrypt(extra_data.get("access_token") or ""),
         refresh_token=crypto.decrypt(refresh_token) if refresh_token else None,
+    )
+
+
+def credentials_of(
+    extra_data: Mapping[str, Any], *, access_token: str, refresh_token: str | None
+) -> Credentials:
+    """The credentials `extra_data` holds, with its tokens given in plaintext (just written,
+    so there is no need to decrypt them again)."""
+    return Credentials(
+        access_token=access_token,
+        refresh_token=refresh_token,
         token_type=extra_data.get("token_type") or "Bearer",
         scope=extra_data.get("scope") or "",
         expires_at=expires_at_of(extra_data),

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
 from social_django.models import UserSocialAuth
 
 from integrations.models import CredentialEvent
+from integrations.store import statements
 
 
 def record_event(
     association: UserSocialAuth, kind: str, *, actor: Any = None, detail: str = ""
 ) -> CredentialEvent:
-    """Append one event to the association's history."""
-    return CredentialEvent.objects.create(
+    """Append one event to the association's history (one INSERT: a refresh writes one
+    per token, see integrations/store/statements.py)."""
+    event = CredentialEvent(
         association_id=association.pk,
         user_id=association.user_id,
         provider=association.provider,
@@ -21,4 +24,8 @@ def record_event(
         kind=kind,
         actor=actor if getattr(actor, "pk", None) else None,
         detail=detail[:500],
+        created=timezone.now(),
     )
+    event.pk = statements.insert_event(event)
+    event._state.adding = False
+    return event

@@ -15,17 +15,18 @@ shell) is caught up by ``sync_state``, run on every save of an association.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import NotSupportedError, transaction
-from django.db.models import F, Func, JSONField
+from django.db import transaction
 from django.utils import timezone
 from social_django.models import UserSocialAuth
 
 from integrations.models import CredentialState
+from integrations.store import statements
 from integrations.store.credentials import (
+    Credentials,
+    credentials_of,
     expires_at_of,
     seal,
     superseding_psa_expiry,
@@ -37,44 +38,24 @@ from integrations.store.times import to_datetime
 INDEXED = {"expires_at": "expires_at", "status": "status", "refreshed_at": "last_refreshed_at"}
 
 
-class JSONMerge(Func):
-    """Merge a patch into a JSON column inside the database (RFC 7396: None removes a key).
-
-    Writing only the patched keys means a concurrent writer of other keys is never
-    overwritten by a read-modify-write of the whole document.
-    """
-
-    output_field = JSONField()
-
-    def __init__(self, field: str, patch: Mapping[str, Any]) -> None:
-        self.patch = dict(patch)
-        super().__init__(F(field))
-
-    def as_sql(self, compiler, connection, **extra_context):  # type: ignore[override]
-        lhs, params = compiler.compile(self.source_expressions[0])
-        if connection.vendor == "postgresql":
-            removed = [key for key, value in self.patch.items() if value is None]
-            kept = {key: value for key, value in self.patch.items() if value is not None}
-            sql = f"((COALESCE({lhs}, '{{}}'::jsonb) - %s::text[]) || %s::jsonb)"
-            return sql, [*params, removed, json.dumps(kept)]
-        if connection.vendor == "sqlite":
-            return f"json_patch(COALESCE({lhs}, '{{}}'), %s)", [*params, json.dumps(self.patch)]
-        raise NotSupportedError(f"JSONMerge is not implemented for {connection.vendor}")
-
-
-def merge_extra_data(association_id: int, fields: Mapping[str, Any]) -> None:
+def merge_extra_data(
+    association_id: int, fields: Mapping[str, Any], *, savepoint: bool = True
+) -> None:
     """Write `fields` (already sealed) into one association's extra_data, leaving other keys,
     and the matching CredentialState columns, in one transaction.
 
     Writing ``expires_at`` also removes the expiry keys stock Python Social Auth left, so the
-    row's expiry is then the one written, also for the index.
+    row's expiry is then the one written, also for the index. A caller whose own transaction
+    ends on any failure (the refresh under its row lock) passes ``savepoint=False``.
     """
     fields = superseding_psa_expiry(fields)
-    with transaction.atomic():
-        UserSocialAuth.objects.filter(pk=association_id).update(
-            extra_data=JSONMerge("extra_data", fields), modified=timezone.now()
+    state = _columns({key: fields[key] for key in INDEXED if key in fields})
+    with transaction.atomic(savepoint=savepoint):
+        indexed = statements.merge_extra_data(
+            association_id, fields, modified=timezone.now(), state=state
         )
-        _write_state(association_id, {key: fields[key] for key in INDEXED if key in fields})
+        if state and not indexed:
+            CredentialState.objects.get_or_create(association_id=association_id, defaults=state)
 
 
 def sync_state(association: UserSocialAuth) -> None:
@@ -88,14 +69,17 @@ def sync_state(association: UserSocialAuth) -> None:
 
 
 def _write_state(association_id: int, values: Mapping[str, Any]) -> None:
-    if not values:
-        return
-    state: dict[str, Any] = {
+    state = _columns(values)
+    if state and not statements.update_state(association_id, state):
+        CredentialState.objects.get_or_create(association_id=association_id, defaults=state)
+
+
+def _columns(values: Mapping[str, Any]) -> dict[str, Any]:
+    """CredentialState's column values for these extra_data values (INDEXED keys)."""
+    return {
         INDEXED[key]: to_datetime(value) if key != "status" else (value or "active")
         for key, value in values.items()
     }
-    if not CredentialState.objects.filter(association_id=association_id).update(**state):
-        CredentialState.objects.get_or_create(association_id=association_id, defaults=state)
 
 
 def store_token_response(
@@ -105,27 +89,32 @@ def store_token_response(
     previous_refresh_token: str | None,
     now: float,
     extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Normalize, encrypt and persist a token response; return the sealed fields written.
+    savepoint: bool = True,
+) -> Credentials:
+    """Normalize, encrypt and persist a token response; return the credentials now stored.
 
     The in-memory `association.extra_data` is updated too, so callers can go on using it.
     """
-    fields = seal(
-        {
-            **token_fields_from_response(
-                response, previous_refresh_token=previous_refresh_token, now=now
-            ),
-            **(extra or {}),
-        }
+    fields = {
+        **token_fields_from_response(
+            response, previous_refresh_token=previous_refresh_token, now=now
+        ),
+        **(extra or {}),
+    }
+    patch_association(association, seal(fields), savepoint=savepoint)
+    return credentials_of(
+        association.extra_data,
+        access_token=fields["access_token"],
+        refresh_token=fields["refresh_token"],
     )
-    patch_association(association, fields)
-    return fields
 
 
-def patch_association(association: UserSocialAuth, fields: Mapping[str, Any]) -> None:
+def patch_association(
+    association: UserSocialAuth, fields: Mapping[str, Any], *, savepoint: bool = True
+) -> None:
     """Merge `fields` (already sealed) into the row and mirror it on the instance in memory,
     the way the database applied it (None removes a key)."""
     fields = superseding_psa_expiry(fields)
-    merge_extra_data(association.pk, fields)
+    merge_extra_data(association.pk, fields, savepoint=savepoint)
     merged = {**(association.extra_data or {}), **fields}
     association.extra_data = {key: value for key, value in merged.items() if value is not None}
