@@ -255,6 +255,9 @@ CUSTODIAN_REFRESH_ATTEMPTS = env_int("CUSTODIAN_REFRESH_ATTEMPTS", 3)
 CUSTODIAN_REFRESH_BACKOFF = float(env_str("CUSTODIAN_REFRESH_BACKOFF", "2"))
 CUSTODIAN_REFRESH_BACKOFF_MAX = float(env_str("CUSTODIAN_REFRESH_BACKOFF_MAX", "60"))
 CUSTODIAN_REFRESH_BATCH_SIZE = env_int("CUSTODIAN_REFRESH_BATCH_SIZE", 100)  # ids per Celery task
+# Refreshes in flight at once per Celery worker process (threads; fewer while a provider is
+# slow or refusing).
+CUSTODIAN_REFRESH_CONCURRENCY = env_int("CUSTODIAN_REFRESH_CONCURRENCY", 8)
 CUSTODIAN_REFRESH_INTERVAL = env_int("CUSTODIAN_REFRESH_INTERVAL", 300)  # seconds between beats
 
 # --- Celery (site_config/celery.py): many workers on many hosts, one beat ----------------------

@@ -15,6 +15,7 @@ from social_django.models import UserSocialAuth
 
 from site_config.providers import demo_provider_declaration
 from tests.provider import LoopbackProvider
+from tests.token_server import TokenServer
 
 DEMO_CLIENT = ("custodian-demo", "custodian-demo-secret")
 MONZO_CLIENT = ("custodian-monzo", "custodian-monzo-secret")
@@ -193,7 +194,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def grant_associations(
-    provider: LoopbackProvider,
+    provider: LoopbackProvider | TokenServer,
     count: int,
     *,
     prefix: str | None = None,

@@ -1,6 +1,6 @@
 """Celery: the periodic sweep, the batch task, and a REAL worker process on the real Redis.
 
-The worker test starts `celery -A site_config worker --pool threads -c 4` against
+The worker tests start `celery -A site_config worker --pool prefork -c 2` against
 redis://127.0.0.1:6379 on a Redis database and queue of its own (parallel runs never share
 work), pointed at this test's database and at the loopback provider, and checks that due
 tokens are refreshed exactly once even when sweeps overlap and a batch is delivered twice.
@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import redis
 from celery import Celery
+from celery.exceptions import Retry
 from django.db import connection
 from social_django.models import UserSocialAuth
 
@@ -77,42 +78,73 @@ def test_sweep_fans_due_associations_out_in_batches_including_keepalive(
     assert all(call["kwargs"] == {"within": 600.0} for call in dispatched.calls)
 
 
+def run_batch(association_ids: list[int], *, retries: int = 0) -> dict[str, Any]:
+    """Run refresh_batch the way a worker runs its `retries`-th retry (self.request says so)."""
+    task = tasks.refresh_batch
+    task.push_request(
+        id=f"batch-{retries}", retries=retries, called_directly=False, is_eager=False,
+        args=[association_ids], kwargs={},
+    )
+    try:
+        return task.run(association_ids)
+    finally:
+        task.pop_request()
+
+
 @pytest.mark.django_db
-def test_batch_requeues_transient_failures_with_backoff_but_not_reauth(
+def test_batch_retries_transient_failures_with_celerys_retry_but_not_reauth(
     granted, provider, settings, monkeypatch
 ):
     settings.CUSTODIAN_REFRESH_ATTEMPTS = 3
     settings.CUSTODIAN_REFRESH_BACKOFF = 10.0
+    settings.CUSTODIAN_REFRESH_CONCURRENCY = 1  # the fault below hits the first token call
     failing, revoked, fine = granted(3, expires_at=ago(10))
     provider.revoke_grant(revoked.user.username)
     provider.fault("server_error", count=1)  # the first token call: `failing`'s
     dispatched = Dispatched()
     monkeypatch.setattr(tasks.refresh_batch, "apply_async", dispatched)
 
-    result = tasks.refresh_batch([failing.pk, revoked.pk, fine.pk])
+    with pytest.raises(Retry):
+        run_batch([failing.pk, revoked.pk, fine.pk])
 
-    assert result == {
-        "refreshed": 1,
-        "skipped": 0,
-        "reauth_required": 1,
-        "failed": 1,
-        "error": 0,
-        "retry": "task-1",
-    }
     (retry,) = dispatched.calls
     assert retry["args"] == ([failing.pk],)
-    assert retry["kwargs"] == {"within": None, "attempt": 2}
+    assert retry["kwargs"] == {"within": None}
+    assert retry["retries"] == 1
     assert 5.0 <= retry["countdown"] <= 10.0  # backoff 10 s, half of it jitter
+    assert UserSocialAuth.objects.get(pk=fine.pk).extra_data["expires_at"] > time.time()
+    assert UserSocialAuth.objects.get(pk=revoked.pk).extra_data["status"] == "reauth_required"
 
-    # The requeued batch succeeds; on the last try allowed a failure is not requeued again.
-    assert tasks.refresh_batch(*retry["args"], **retry["kwargs"])["refreshed"] == 1
+    # The retried batch succeeds; on the last try allowed a failure is not retried again.
+    assert run_batch(*retry["args"], retries=1)["refreshed"] == 1
     provider.fault("server_error", count=1)
     UserSocialAuth.objects.filter(pk=fine.pk).update(
         extra_data={**UserSocialAuth.objects.get(pk=fine.pk).extra_data, "expires_at": ago(5)}
     )
-    assert tasks.refresh_batch([fine.pk], attempt=3)["retry"] is None
+    assert run_batch([fine.pk], retries=2) == {
+        "refreshed": 0, "skipped": 0, "reauth_required": 0, "failed": 1, "error": 0,
+    }
     assert len(dispatched.calls) == 1
     assert provider.stats()["token_calls"]["refresh_token"] == 5
+
+
+@pytest.mark.django_db
+def test_batch_waits_out_a_refusal_without_spending_a_try(granted, provider, settings, monkeypatch):
+    """A 429 means "not processed, come back later": the batch comes back after the pause
+    (the throttle's) and the token is refreshed in the same run, without a Celery retry."""
+    settings.CUSTODIAN_REFRESH_ATTEMPTS = 1
+    settings.CUSTODIAN_REFRESH_CONCURRENCY = 1  # in this thread: it sees the test's rows
+    (association,) = granted(1, expires_at=ago(10))
+    provider.fault("rate_limited", count=1)
+    dispatched = Dispatched()
+    monkeypatch.setattr(tasks.refresh_batch, "apply_async", dispatched)
+    monkeypatch.setattr(tasks, "_process_throttle", None)
+
+    started = time.monotonic()
+    assert run_batch([association.pk])["refreshed"] == 1
+    assert time.monotonic() - started >= 1.0  # the pause after a refusal without Retry-After
+    assert dispatched.calls == []
+    assert provider.stats()["token_calls"]["refresh_token"] == 2
 
 
 def test_celery_app_is_named_and_configured_from_settings(settings):
@@ -177,7 +209,8 @@ def broker() -> Iterator[SimpleNamespace]:
 
 @pytest.fixture
 def worker(broker, settings, provider) -> Iterator[subprocess.Popen]:
-    """`celery -A site_config worker --pool threads -c 4`, always terminated with its group."""
+    """`celery -A site_config worker --pool prefork -c 2` (two processes, each refreshing a
+    batch on 4 threads), always terminated with its group."""
     log = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed on teardown)
     env = {
         key: value
@@ -192,6 +225,8 @@ def worker(broker, settings, provider) -> Iterator[subprocess.Popen]:
         CELERY_RESULT_BACKEND=broker.url,
         CELERY_TASK_DEFAULT_QUEUE=broker.queue,
         CUSTODIAN_REFRESH_BATCH_SIZE="4",
+        CUSTODIAN_REFRESH_CONCURRENCY="4",
+        CUSTODIAN_REFRESH_BACKOFF="0.2",
         LOG_LEVEL="WARNING",
     )
     process = subprocess.Popen(
@@ -203,9 +238,9 @@ def worker(broker, settings, provider) -> Iterator[subprocess.Popen]:
             "site_config",
             "worker",
             "--pool",
-            "threads",
+            "prefork",
             "-c",
-            "4",
+            "2",
             "-Q",
             broker.queue,
             "-n",
@@ -291,3 +326,31 @@ def test_a_real_worker_refreshes_each_due_token_exactly_once(granted, provider, 
         assert row.extra_data["expires_at"] > time.time() + 3000
     for pk, extra_data in before.items():
         assert UserSocialAuth.objects.get(pk=pk).extra_data == extra_data
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_retries_a_failed_refresh_with_celerys_retry(
+    granted, provider, broker, worker
+):
+    due = granted(4, expires_at=ago(10))
+    connection.close()
+    provider.fault("server_error", count=1)  # one of the four token calls fails
+
+    result = broker.app.send_task(
+        "integrations.tasks.refresh_batch", args=([row.pk for row in due],), queue=broker.queue
+    )
+    broker.sent.append(result.id)
+    try:
+        outcome = result.get(timeout=WORKER_START_TIMEOUT)
+    except Exception as error:
+        raise AssertionError(f"worker did not answer: {error!r}\n{_worker_log(worker)}") from None
+
+    # The task's final result is its retry's: the one id that failed, refreshed now.
+    assert outcome == {"refreshed": 1, "skipped": 0, "reauth_required": 0, "failed": 0,
+                       "error": 0}
+    assert result.state == "SUCCESS"
+    assert provider.stats()["token_calls"]["refresh_token"] == 5
+    assert CredentialEvent.objects.filter(kind=CredentialEvent.Kind.REFRESH_FAILED).count() == 1
+    for row in due:
+        row.refresh_from_db()
+        assert row.extra_data["expires_at"] > time.time() + 3000

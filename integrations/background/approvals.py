@@ -74,7 +74,7 @@ def check_all(
     """Check every association on up to `concurrency` threads; return the counts."""
     return run_all(
         association_ids,
-        checker.check,
+        lambda pk, _row: checker.check(pk),
         Summary(ApprovalOutcome),
         error=ApprovalOutcome.ERROR,
         concurrency=concurrency,

@@ -23,6 +23,7 @@ from social_django.models import UserSocialAuth
 
 from integrations.background.backoff import RetryPolicy
 from integrations.background.rate_limit import RateLimiter
+from integrations.background.throttle import Throttle
 from integrations.exceptions import (
     CredentialsUnreadable,
     ProviderNotOffered,
@@ -30,6 +31,7 @@ from integrations.exceptions import (
     RefreshFailed,
 )
 from integrations.providers.registry import keepalive_periods
+from integrations.providers.transport import observing
 from integrations.refreshing.single_flight import renew
 from integrations.store.credentials import Status, expires_at_of
 
@@ -37,6 +39,13 @@ logger = logging.getLogger(__name__)
 
 # Failures that no retry can cure.
 PERMANENT_CAUSES = frozenset({"invalid_setting"})
+# HTTP statuses with which a provider turns a call away before processing it: the refresh
+# token was not used, so trying again is safe (the throttle paces it).
+REFUSED = frozenset({429, 503})
+# Refusals in a row after which one token's refresh counts as failed (the next run retries).
+MAX_REFUSALS = 10
+# Token calls in flight at once when nothing else is said (refresh_tokens --concurrency).
+DEFAULT_CONCURRENCY = 8
 
 
 class Outcome(enum.Enum):
@@ -53,6 +62,7 @@ class Attempt:
 
     outcome: Outcome
     retry: bool = False
+    refused: bool = False  # the provider turned the call away unprocessed (429, 503)
 
 
 @dataclass
@@ -98,6 +108,7 @@ class Refresher:
         within: float,
         keepalive: Mapping[str, float] | None = None,
         limiter: RateLimiter | None = None,
+        throttle: Throttle | None = None,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
@@ -105,6 +116,7 @@ class Refresher:
         self.within = within
         self.keepalive = dict(keepalive or {})
         self.limiter = limiter or RateLimiter({})
+        self.throttle = throttle or Throttle(DEFAULT_CONCURRENCY)
         self.policy = policy or RetryPolicy()
         self.sleep = sleep
         self.rand = rand
@@ -121,25 +133,52 @@ class Refresher:
             **kwargs,
         )
 
-    def refresh(self, association_id: int) -> Outcome:
-        """Refresh one association if due, retrying transient failures with backoff."""
-        for attempt in range(1, self.policy.attempts + 1):
-            result = self.attempt(association_id)
-            if not result.retry or attempt == self.policy.attempts:
+    def refresh(self, association_id: int, association: UserSocialAuth | None = None) -> Outcome:
+        """Refresh one association if due, retrying transient failures with backoff.
+
+        `association`, when the caller has just read it (a batch is read in one query), saves
+        the first try a query; the decision is made again under the row lock anyway.
+        """
+        tries = 0
+        while True:
+            result = self.try_once(association_id, association)
+            association = None  # every later try reads the row again
+            tries += 1
+            if not result.retry or tries >= self.policy.attempts:
                 return result.outcome
-            delay = self.policy.delay(attempt, self.rand)
+            delay = self.policy.delay(tries, self.rand)
             logger.info(
-                "Retrying association %s in %.1fs (try %d failed)", association_id, delay, attempt
+                "Retrying association %s in %.1fs (try %d failed)", association_id, delay, tries
             )
             self.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
 
-    def attempt(self, association_id: int) -> Attempt:
-        """One try: re-read the row, skip it unless still due, refresh it single-flight."""
-        association = UserSocialAuth.objects.filter(pk=association_id).first()
+    def try_once(self, association_id: int, association: UserSocialAuth | None = None) -> Attempt:
+        """One try, in which the provider's refusals (429, 503: nothing was processed) are
+        tried again after the throttle's pause, up to MAX_REFUSALS times in a row."""
+        for _ in range(MAX_REFUSALS):
+            result = self.attempt(association_id, association)
+            if not result.refused:
+                return result
+            association = None
+        return self.attempt(association_id)
+
+    def attempt(self, association_id: int, association: UserSocialAuth | None = None) -> Attempt:
+        """One try: skip the association unless still due, refresh it single-flight within
+        the provider's rate limit and the throttle's limit on calls in flight."""
+        if association is None:
+            association = UserSocialAuth.objects.filter(pk=association_id).first()
         if association is None or not self.is_due(association, time.time()):
             return Attempt(Outcome.SKIPPED)
-        self.limiter.acquire(association.provider)
+        provider = association.provider
+        self.limiter.acquire(provider)
+        started = self.throttle.acquire(provider)
+        with observing() as calls:
+            try:
+                return self._renew(association)
+            finally:
+                self.throttle.release(provider, started, calls)
+
+    def _renew(self, association: UserSocialAuth) -> Attempt:
         expires_at = expires_at_of(association.extra_data or {})
         try:
             if expires_at is None:
@@ -159,7 +198,11 @@ class Refresher:
         except ReauthRequired:
             return Attempt(Outcome.REAUTH_REQUIRED)
         except RefreshFailed as error:
-            return Attempt(Outcome.FAILED, retry=error.cause not in PERMANENT_CAUSES)
+            return Attempt(
+                Outcome.FAILED,
+                retry=error.cause not in PERMANENT_CAUSES,
+                refused=_refused(error),
+            )
         return Attempt(Outcome.REFRESHED if renewal.refreshed else Outcome.SKIPPED)
 
     def is_due(self, association: UserSocialAuth, now: float) -> bool:
@@ -175,3 +218,16 @@ class Refresher:
             return False
         last = data.get("refreshed_at") or association.created.timestamp()
         return now - float(last) >= idle_limit
+
+
+def _refused(error: RefreshFailed) -> bool:
+    """Whether the provider answered the token call with a refusal (429, 503)."""
+    seen: BaseException | None = error
+    while seen is not None:  # social-core's error, then requests' HTTPError
+        status = getattr(seen, "status_code", None) or getattr(
+            getattr(seen, "response", None), "status_code", None
+        )
+        if status in REFUSED:
+            return True
+        seen = seen.__cause__
+    return False

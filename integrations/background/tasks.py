@@ -4,9 +4,13 @@ of workers on any number of hosts may run them together: every refresh goes thro
 single-flight `refresh_if_due`, so a batch delivered twice, or two sweeps overlapping, still
 cause one token call per due token, and an approval fires `connection_approved` once.
 
-Transient failures are not retried by sleeping in a worker: the failed ids go back on the
-queue as a new batch with a countdown (exponential backoff with jitter), up to
-CUSTODIAN_REFRESH_ATTEMPTS tries in all.
+A batch runs on CUSTODIAN_REFRESH_CONCURRENCY threads in the worker process, paced by that
+process's throttle (integrations/background/throttle.py), so a prefork worker with one process
+per core (`celery worker -P prefork -c <cores>`) uses every core. Transient failures are not
+retried by sleeping in a worker: the task retries itself with the failed ids (Celery's
+`self.retry`, countdown from the backoff policy), up to CUSTODIAN_REFRESH_ATTEMPTS tries in
+all. A provider's outright refusal (429, 503) is retried in the batch after the pause the
+throttle imposes, without counting as a try.
 """
 
 from __future__ import annotations
@@ -16,13 +20,16 @@ import threading
 import time
 from typing import Any
 
+from celery import Task
 from django.conf import settings
 
 from integrations.background.approvals import ApprovalChecker, ApprovalOutcome
 from integrations.background.backoff import RetryPolicy
 from integrations.background.due import awaiting_approval, due_associations
+from integrations.background.pool import load_associations, run_all
 from integrations.background.rate_limit import RateLimiter
 from integrations.background.refresher import Outcome, Refresher, Summary
+from integrations.background.throttle import Throttle
 from integrations.providers.registry import keepalive_periods
 from site_config.celery import app
 
@@ -30,6 +37,19 @@ logger = logging.getLogger(__name__)
 
 _limiters: dict[tuple, RateLimiter] = {}
 _limiters_lock = threading.Lock()
+_process_throttle: Throttle | None = None
+
+
+def _throttle() -> Throttle:
+    """One throttle per worker process (shared by its threads and its tasks), so backing off
+    from a provider lasts beyond one batch."""
+    global _process_throttle
+    with _limiters_lock:
+        if _process_throttle is None or (
+            _process_throttle.maximum != settings.CUSTODIAN_REFRESH_CONCURRENCY
+        ):
+            _process_throttle = Throttle(settings.CUSTODIAN_REFRESH_CONCURRENCY)
+        return _process_throttle
 
 
 def _limiter() -> RateLimiter:
@@ -77,32 +97,44 @@ def refresh_due_tokens(within: float | None = None, provider: str | None = None)
     }
 
 
-@app.task(name="integrations.tasks.refresh_batch")
+@app.task(name="integrations.tasks.refresh_batch", bind=True)
 def refresh_batch(
-    association_ids: list[int], within: float | None = None, attempt: int = 1
+    self: Task, association_ids: list[int], within: float | None = None
 ) -> dict[str, Any]:
-    """Refresh these associations (each only if still due); requeue transient failures."""
-    refresher = Refresher.from_settings(within=within, limiter=_limiter())
-    summary, retry_ids = Summary(), []
-    for pk in association_ids:
-        try:
-            result = refresher.attempt(pk)
-        except Exception:
-            logger.exception("Unexpected error refreshing association %s", pk)
-            summary.add(Outcome.ERROR)
-            continue
-        summary.add(result.outcome)
+    """Refresh these associations (each only if still due) on CUSTODIAN_REFRESH_CONCURRENCY
+    threads; retry the transient failures with Celery's own retry, after the backoff."""
+    policy = RetryPolicy.from_settings()
+    refresher = Refresher.from_settings(within=within, limiter=_limiter(), throttle=_throttle())
+    retry_ids: list[int] = []
+
+    def one(pk: int, association: Any) -> Outcome:
+        result = refresher.try_once(pk, association)
         if result.retry:
             retry_ids.append(pk)
-    retry_task = None
-    policy = RetryPolicy.from_settings()
-    if retry_ids and attempt < policy.attempts:
-        retry_task = refresh_batch.apply_async(
-            (retry_ids,),
-            {"within": within, "attempt": attempt + 1},
-            countdown=policy.delay(attempt),
-        ).id
-    return {**summary.as_dict(), "retry": retry_task}
+        return result.outcome
+
+    summary = run_all(
+        association_ids,
+        one,
+        Summary(Outcome),
+        error=Outcome.ERROR,
+        concurrency=settings.CUSTODIAN_REFRESH_CONCURRENCY,
+        load=load_associations,
+    )
+    tries = self.request.retries + 1
+    if retry_ids and tries < policy.attempts:
+        countdown = policy.delay(tries)
+        logger.info(
+            "Batch: %s; retrying %d in %.1fs (try %d of %d failed)",
+            summary.line(), len(retry_ids), countdown, tries, policy.attempts,
+        )
+        raise self.retry(
+            args=(sorted(retry_ids),),
+            kwargs={"within": within},
+            countdown=countdown,
+            max_retries=policy.attempts - 1,
+        )
+    return summary.as_dict()
 
 
 @app.task(name="integrations.tasks.check_approvals")

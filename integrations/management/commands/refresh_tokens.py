@@ -8,6 +8,9 @@ single-flight `refresh_if_due` as get_session. From cron, every few minutes::
 
     */5 * * * *  cd /srv/custodian && .venv/bin/python manage.py refresh_tokens
 
+On a host with several cores, `--processes N` (one per core) spreads the work over N
+processes; `--concurrency` is the most refreshes in flight in all of them together.
+
 Monzo lets a client read the full transaction history only within 5 minutes of
 authentication: where people connect Monzo, run it every minute or two.
 
@@ -31,8 +34,10 @@ from integrations.background.approvals import ApprovalChecker, ApprovalOutcome, 
 from integrations.background.due import awaiting_approval, due_associations
 from integrations.background.listing import due_lines
 from integrations.background.pool import refresh_all
+from integrations.background.processes import refresh_in_processes
 from integrations.background.rate_limit import RateLimiter
-from integrations.background.refresher import Outcome, Refresher
+from integrations.background.refresher import DEFAULT_CONCURRENCY, Outcome, Refresher
+from integrations.background.throttle import Throttle
 from integrations.management.progress import progress_bar
 from integrations.providers.registry import keepalive_periods
 
@@ -68,7 +73,13 @@ class Command(BaseCommand):
             "CUSTODIAN_REFRESH_WITHIN, 10 minutes)",
         )
         parser.add_argument(
-            "--concurrency", type=positive, default=8, help="refreshes at once (threads)"
+            "--concurrency", type=positive, default=DEFAULT_CONCURRENCY,
+            help="at most this many refreshes in flight, in all processes together (threads; "
+            "fewer while the provider is slow or refusing: see Backpressure in the README)",
+        )
+        parser.add_argument(
+            "--processes", type=positive, default=1,
+            help="spread the refreshes over this many processes (one per core uses them all)",
         )
         parser.add_argument("--provider", help="only this provider's associations")
         parser.add_argument(
@@ -76,8 +87,8 @@ class Command(BaseCommand):
             help="list what is due or awaiting approval; refresh and check nothing",
         )
 
-    def handle(self, *args, within: float, concurrency: int, provider: str | None,
-               dry_run: bool, verbosity: int = 1, **options) -> None:
+    def handle(self, *args, within: float, concurrency: int, processes: int = 1,
+               provider: str | None, dry_run: bool, verbosity: int = 1, **options) -> None:
         started = time.monotonic()
         now = time.time()
         keepalive = keepalive_periods()
@@ -99,13 +110,19 @@ class Command(BaseCommand):
 
         # One limiter for the run: refreshes and approval checks share the provider's rate.
         limiter = RateLimiter(settings.CUSTODIAN_REFRESH_RATE_LIMITS)
+        ids = [item.association_id for item in due]
         with self._progress(len(due), verbosity) as progress:
-            summary = refresh_all(
-                [item.association_id for item in due],
-                Refresher.from_settings(within=within, limiter=limiter),
-                concurrency=concurrency,
-                on_outcome=(lambda outcome: progress.update(1)) if progress else None,
-            )
+            tick = (lambda outcome: progress.update(1)) if progress else None
+            if processes > 1:
+                summary = refresh_in_processes(
+                    ids, processes=processes, concurrency=concurrency, within=within,
+                    on_outcome=tick,
+                )
+            else:
+                refresher = Refresher.from_settings(
+                    within=within, limiter=limiter, throttle=Throttle(concurrency)
+                )
+                summary = refresh_all(ids, refresher, concurrency=concurrency, on_outcome=tick)
         if verbosity > 0:
             self.stdout.write(
                 f"{len(due)} due ({why or 'none'}): {summary.line()} "

@@ -1,0 +1,143 @@
+"""Spread one refresh run over several processes, so that one host uses all its cores.
+
+Threads in one process share one core (the GIL): past a few hundred refreshes a second the
+refreshing process, not the provider, becomes the limit. `refresh_in_processes` starts N
+worker processes (spawned: each sets Django up from the same settings module and
+environment), hands them chunks of ids through a queue (the most urgent first, whoever is
+free takes the next), and gathers their outcomes one by one, so that the counts and the
+progress bar are the same as with threads alone.
+
+Each process runs its share of the concurrency on its threads, with a throttle of its own
+(integrations/background/throttle.py): a provider's Retry-After is honoured by every
+process that is told it, and each backs off on its own from what it sees.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing
+import os
+import queue
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+# Nothing from Django or the app at the top: a spawned process imports this module to find
+# `_child` before Django is set up.
+if TYPE_CHECKING:
+    from integrations.background.refresher import Outcome, Summary
+
+logger = logging.getLogger(__name__)
+
+_DONE = "done"
+POLL_SECONDS = 0.5
+
+
+def refresh_in_processes(
+    association_ids: Iterable[int],
+    *,
+    processes: int,
+    concurrency: int,
+    within: float,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> Summary:
+    """Refresh these associations on `processes` processes with `concurrency` refreshes in
+    flight in all (split evenly); return the counts. An id whose process died unexpectedly
+    counts as an error."""
+    from integrations.background.pool import chunks
+    from integrations.background.refresher import Outcome, Summary
+
+    ids = list(association_ids)
+    summary = Summary(Outcome)
+    if not ids:
+        return summary
+    processes = max(1, min(processes, concurrency, len(ids)))
+    per_process = math.ceil(concurrency / processes)
+    context = multiprocessing.get_context("spawn")
+    work: Any = context.Queue()
+    results: Any = context.Queue()
+    for chunk in chunks(ids, processes * per_process):
+        work.put(chunk)
+    work.put(None)  # every reader puts it back: all threads of all processes see the end
+    settings_module = os.environ.get("DJANGO_SETTINGS_MODULE", "site_config.settings")
+    children = [
+        context.Process(
+            target=_child,
+            args=(work, results, per_process, processes, within, settings_module),
+            name=f"refresh-{index}",
+            daemon=True,
+        )
+        for index in range(processes)
+    ]
+    for child in children:
+        child.start()
+    finished = 0
+    while finished < len(children):
+        try:
+            message = results.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            if not any(child.is_alive() for child in children):
+                break  # all gone, some without saying so: counted below
+            continue
+        if message == _DONE:
+            finished += 1
+            continue
+        outcome = Outcome[message]
+        summary.add(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+    for child in children:
+        child.join()
+    for _ in range(len(ids) - summary.total):
+        summary.add(Outcome.ERROR)
+        if on_outcome is not None:
+            on_outcome(Outcome.ERROR)
+    if summary[Outcome.ERROR]:
+        crashed = [child.name for child in children if child.exitcode]
+        if crashed:
+            logger.error("Refresh processes ended abnormally: %s", ", ".join(crashed))
+    return summary
+
+
+def _child(
+    work: Any,
+    results: Any,
+    concurrency: int,
+    processes: int,
+    within: float,
+    settings_module: str,
+) -> None:
+    """One worker process: Django set up from the parent's settings, then threads draining
+    the shared queue of chunks; each outcome is sent back as it happens. The configured rate
+    limits are shared out: each process keeps to its part of them."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module)
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    from integrations.background.pool import refresh_all
+    from integrations.background.rate_limit import RateLimiter
+    from integrations.background.refresher import Refresher
+    from integrations.background.throttle import Throttle
+
+    rates = settings.CUSTODIAN_REFRESH_RATE_LIMITS
+    limiter = RateLimiter({name: rate / processes for name, rate in rates.items()})
+
+    def next_chunk() -> list[int] | None:
+        chunk = work.get()
+        if chunk is None:
+            work.put(None)
+        return chunk
+
+    try:
+        refresh_all(
+            next_chunk,
+            Refresher.from_settings(
+                within=within, limiter=limiter, throttle=Throttle(concurrency)
+            ),
+            concurrency=concurrency,
+            on_outcome=lambda outcome: results.put(outcome.name),
+        )
+    finally:
+        results.put(_DONE)

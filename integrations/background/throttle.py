@@ -1,0 +1,136 @@
+"""Backpressure: how many token calls the background refresh keeps in flight per provider.
+
+A fixed concurrency is wrong both ways: below what the provider takes it wastes time, above
+it the provider queues (latency climbs until calls hit their timeout, and a timed-out call
+the provider did process has rotated the refresh token away: the grant is lost) or refuses
+(429, 503). So the limit adapts per provider, the way TCP's congestion window does (AIMD):
+
+- it starts at INITIAL calls in flight and, until the provider first shows strain, every
+  answer in normal time adds one (the limit doubles each round of calls: TCP's slow start),
+  so a provider that cannot take the full concurrency is never sent all of it at once;
+- after that, every answer in normal time raises the limit by 1/limit (about one more call
+  in flight per round of calls), up to the configured concurrency;
+- a call that was refused (429, 5xx), timed out, got no answer, or took far longer than
+  usual (more than LATENCY_FACTOR times the provider's normal latency, plus LATENCY_SLACK)
+  halves it, down to one; calls already in flight when it was halved do not halve it again,
+  since they were sent under the old limit;
+- a ``Retry-After`` pauses every call to that provider until it has passed (at most
+  MAX_PAUSE); a refusal without one pauses it for PAUSE_WITHOUT_RETRY_AFTER.
+
+The provider's normal latency is the lowest answer time seen, learnt anew every NORMAL_WINDOW
+seconds: a queue building up at the provider (seconds) is noticed, while a provider that
+really became slower is its new normal within the window. One Throttle serves all threads of
+a process.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from integrations.providers.transport import Call
+
+INITIAL = 2
+LATENCY_FACTOR = 3.0
+LATENCY_SLACK = 0.05  # seconds: jitter on a fast provider is no congestion
+DECREASE = 0.5
+MAX_PAUSE = 300.0
+PAUSE_WITHOUT_RETRY_AFTER = 1.0
+NORMAL_WINDOW = 30.0  # seconds: the normal latency is the lowest seen in about this long
+
+
+@dataclass
+class _Provider:
+    limit: float
+    slow_start: bool = True
+    in_flight: int = 0
+    paused_until: float = 0.0
+    normal: float | None = None  # seconds
+    normal_at: float = 0.0
+    decreased_at: float = field(default=float("-inf"))
+    peak_in_flight: int = 0
+
+
+class Throttle:
+    """Per-provider adaptive limit on token calls in flight (thread-safe)."""
+
+    def __init__(
+        self,
+        maximum: int,
+        *,
+        minimum: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.maximum = max(1, maximum)
+        self.minimum = max(1, min(minimum, self.maximum))
+        self._clock = clock
+        self._providers: dict[str, _Provider] = {}
+        self._changed = threading.Condition()
+
+    def acquire(self, provider: str) -> float:
+        """Wait until a call to `provider` may start; return its start time (for release)."""
+        with self._changed:
+            state = self._state(provider)
+            while True:
+                now = self._clock()
+                if now < state.paused_until:
+                    self._changed.wait(state.paused_until - now)
+                elif state.in_flight < int(state.limit):
+                    state.in_flight += 1
+                    state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
+                    return now
+                else:
+                    self._changed.wait()
+
+    def release(self, provider: str, started: float, calls: Iterable[Call]) -> None:
+        """A call that started at `started` is over; learn from what the provider answered."""
+        with self._changed:
+            state = self._state(provider)
+            state.in_flight -= 1
+            now = self._clock()
+            for call in calls:
+                self._learn(state, call, started, now)
+            self._changed.notify_all()
+
+    def limit(self, provider: str) -> float:
+        with self._changed:
+            return self._state(provider).limit
+
+    def peak(self, provider: str) -> int:
+        """The most calls to `provider` that were in flight at once."""
+        with self._changed:
+            return self._state(provider).peak_in_flight
+
+    def _state(self, provider: str) -> _Provider:
+        state = self._providers.get(provider)
+        if state is None:
+            state = self._providers[provider] = _Provider(
+                limit=float(max(self.minimum, min(INITIAL, self.maximum)))
+            )
+        return state
+
+    def _learn(self, state: _Provider, call: Call, started: float, now: float) -> None:
+        if call.overloaded:
+            pause = call.retry_after if call.retry_after is not None else PAUSE_WITHOUT_RETRY_AFTER
+            state.paused_until = max(state.paused_until, now + min(pause, MAX_PAUSE))
+            self._decrease(state, started, now)
+            return
+        if call.retry_after is not None:  # a 3xx/4xx may ask for a pause too (RFC 9110)
+            state.paused_until = max(state.paused_until, now + min(call.retry_after, MAX_PAUSE))
+        normal = state.normal
+        if normal is None or call.seconds < normal or now - state.normal_at > NORMAL_WINDOW:
+            state.normal, state.normal_at = call.seconds, now
+        if normal is not None and call.seconds > normal * LATENCY_FACTOR + LATENCY_SLACK:
+            self._decrease(state, started, now)
+        else:
+            step = 1.0 if state.slow_start else 1.0 / state.limit
+            state.limit = min(float(self.maximum), state.limit + step)
+
+    def _decrease(self, state: _Provider, started: float, now: float) -> None:
+        if started < state.decreased_at:
+            return  # sent under the previous limit: that was already answered
+        state.limit = max(float(self.minimum), state.limit * DECREASE)
+        state.decreased_at = now
+        state.slow_start = False
