@@ -1,92 +1,161 @@
-"""Benchmark background refresh: N due associations refreshed by refresh_tokens' engine.
+"""Benchmark background refresh: `manage.py refresh_tokens` on N due tokens, against a provider
+far faster than it, so that the figure is Custodian's.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/custodian_bench \\
         .venv/bin/python bench/bulk_refresh.py [--associations 5000] [--latency-ms 20]
-        [--concurrency 16] [--naive 200] [--ceiling 1000]
+        [--concurrency 16] [--processes 2] [--overload] [--site PATH]
 
-Every association has a real grant at the loopback provider (minted in bulk through its
-/_control/bulk_grant: a browser login each would take minutes), and its token is due. Each
-token call waits --latency-ms at the provider. Prints refreshes per second, the limit
-concurrency / latency, their ratio (goal >= 0.7 at concurrency 16 on PostgreSQL), and double
-refreshes (goal 0); then a naive one-by-one loop over a separate subset, for comparison.
+The provider is tests/token_server.py: it rotates refresh tokens and detects reuse, injects
+its latency without spending CPU, and its own ceiling is measured first (raw refresh calls
+from a client cheaper than it, bench/provider_ceiling.py). The refresh runs exactly as an
+operator runs it: the management command in its own processes, production settings (DEBUG
+off, a real encryption key, LOG_LEVEL=INFO with the log written to a file). Printed:
+
+- refreshes per second, the limit min(concurrency / latency, provider ceiling) and the ratio;
+- CPU milliseconds per refresh in the refreshing processes (start-up excluded: measured by a
+  run with nothing due) and in PostgreSQL (all its processes), and the provider's;
+- grants lost: stored refresh tokens the provider no longer honours, invalid_grant answers,
+  reuse detected, answers the provider sent to nobody.
+
+`--overload`: the scenario of a provider that cannot keep up: capped at 50 refreshes/s
+(queue of at most 100 ms, then 429 with Retry-After: 1), 2,000 tokens due, concurrency 32.
+`--site PATH`: run another checkout's manage.py (same database schema), for before/after.
 Asserts nothing about time.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import resource
+import secrets
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
 
-from bench._setup import start
+from bench._setup import _create_database  # noqa: E402
+from bench.provider_ceiling import measure  # noqa: E402
+from tests.token_server import TokenServer  # noqa: E402
 
-PREFIXES = ("bulk-", "naive-", "raw-")
-
-
-def create(provider, count: int, prefix: str) -> list:
-    """Mint `count` grants at the provider and store their associations here, all due."""
-    from tests.conftest import grant_associations
-
-    return grant_associations(provider, count, prefix=prefix, expires_at=int(time.time()) - 10)
+PREFIX = "bulk-"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def forget_previous_runs() -> None:
+def production_env(server: TokenServer, scratch: Path) -> dict[str, str]:
+    """Production settings for this process and the command's: DEBUG off, a fresh key."""
+    from cryptography.fernet import Fernet
+
+    env = {
+        "DJANGO_SETTINGS_MODULE": "site_config.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "CUSTODIAN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "CUSTODIAN_DEMO_PROVIDER": "true",
+        "DEMO_PROVIDER_URL": server.base_url,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "LOG_LEVEL": "INFO",
+    }
+    if not os.environ.get("DATABASE_URL"):
+        env["SQLITE_PATH"] = str(scratch / "site.sqlite3")
+    return env
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time PostgreSQL has spent so far: its live processes', plus what the server
+    process collected from the ones that ended (a connection's backend exits with it).
+    0 when PostgreSQL does not run on this machine."""
+    processes = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "comm").read_text().strip()
+        except OSError:
+            continue
+        if command.startswith("postgres"):
+            processes[int(stat.parent.name)] = fields
+    total = 0
+    for fields in processes.values():
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+        if int(fields[1]) not in processes:  # the server: add its ended children's
+            total += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return total / CLOCK_TICKS
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_command(site: Path, env: dict[str, str], log: Path, *args: str) -> tuple[str, float]:
+    """Run refresh_tokens; return its summary line and the CPU seconds of its processes."""
+    before = children_cpu_seconds()
+    with log.open("a") as stderr:
+        result = subprocess.run(
+            [sys.executable, "manage.py", "refresh_tokens", *args],
+            cwd=site, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=stderr,
+            text=True, check=True,
+        )
+    return result.stdout.strip(), children_cpu_seconds() - before
+
+
+def due_tokens(server: TokenServer, count: int) -> list[int]:
+    """Mint `count` grants and store them, all due; return the association ids."""
     from django.contrib.auth import get_user_model
 
-    for prefix in PREFIXES:
-        get_user_model().objects.filter(username__startswith=prefix).delete()
+    from tests.conftest import grant_associations
+
+    get_user_model().objects.filter(username__startswith=PREFIX).delete()
+    rows = grant_associations(server, count, prefix=PREFIX, expires_at=int(time.time()) - 10)
+    return [row.pk for row in rows]
 
 
-def naive_loop(associations) -> float:
-    """The obvious loop: refresh_if_due on each association in turn; return seconds taken."""
-    from integrations.refreshing.single_flight import refresh_if_due
+def grants_lost(server: TokenServer, ids: list[int]) -> int:
+    """Stored refresh tokens the provider does not honour any more."""
+    from social_django.models import UserSocialAuth
 
-    started = time.perf_counter()
-    for association in associations:
-        refresh_if_due(association)
-    return time.perf_counter() - started
+    from integrations.store.credentials import read_credentials
+
+    tokens = [
+        read_credentials(data).refresh_token or ""
+        for data in UserSocialAuth.objects.filter(pk__in=ids).values_list("extra_data", flat=True)
+    ]
+    return len(ids) - server.current(tokens)["current"]
 
 
-def provider_ceiling(provider, count: int, concurrency: int) -> float:
-    """Refreshes per second the provider alone serves: raw refresh-token calls from
-    `concurrency` threads with pooled connections and no Custodian code at all."""
-    import threading
+def refresh_window(ids: list[int]) -> float:
+    """Seconds from the first refresh to the last (their history entries)."""
+    from django.db.models import Max, Min
 
-    import requests
+    from integrations.models import CredentialEvent
 
-    grants = provider.bulk_grant(count, prefix=PREFIXES[2])
-    token_url = f"{provider.base_url}/oauth2/token"
-    client = {"client_id": "custodian-demo", "client_secret": "custodian-demo-secret"}
-    lock = threading.Lock()
+    span = CredentialEvent.objects.filter(
+        association_id__in=ids, kind=CredentialEvent.Kind.REFRESHED
+    ).aggregate(first=Min("created"), last=Max("created"))
+    return (span["last"] - span["first"]).total_seconds()
 
-    def work() -> None:
-        with requests.Session() as session:
-            while True:
-                with lock:
-                    if not grants:
-                        return
-                    grant = grants.pop()
-                response = session.post(
-                    token_url,
-                    timeout=30,
-                    data={
-                        "grant_type": "refresh_token",
-                        "refresh_token": grant["refresh_token"],
-                        **client,
-                    },
-                )
-                response.raise_for_status()
 
-    threads = [threading.Thread(target=work) for _ in range(concurrency)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return count / (time.perf_counter() - started)
+def timeouts(ids: list[int]) -> int:
+    from integrations.models import CredentialEvent
+
+    return CredentialEvent.objects.filter(
+        association_id__in=ids, kind=CredentialEvent.Kind.REFRESH_FAILED,
+        detail__startswith="timeout",
+    ).count()
+
+
+def provider_ceiling(server: TokenServer, concurrency: int, latency_ms: int) -> float:
+    """The provider alone: refreshes/s it serves to a cheap client at `concurrency`."""
+    grants = server.bulk_grant(max(4000, concurrency * 100), prefix="ceiling-")
+    server.reset()
+    server.configure(latency_ms=latency_ms)
+    return measure(server.base_url, [grant["refresh_token"] for grant in grants],
+                   concurrency=concurrency)
 
 
 def main() -> None:
@@ -94,94 +163,123 @@ def main() -> None:
     parser.add_argument("--associations", "-n", type=int, default=5000)
     parser.add_argument("--latency-ms", type=int, default=20, help="per token call")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--naive", type=int, default=200, help="size of the naive loop's subset")
-    parser.add_argument(
-        "--ceiling",
-        type=int,
-        default=1000,
-        help="raw token calls measuring the provider alone (0: skip)",
-    )
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--overload", action="store_true", help="the overload scenario instead")
+    parser.add_argument("--site", type=Path, default=REPO_ROOT, help="the checkout to run")
     args = parser.parse_args()
+    process_args = ["--processes", str(args.processes)] if args.processes > 1 else []
 
-    provider = start("bulk-refresh")
-    try:
+    scratch = Path(tempfile.mkdtemp(prefix="custodian-bench-refresh-"))
+    log = scratch / "refresh.log"
+    with TokenServer() as server:
+        env = production_env(server, scratch)
+        os.environ.update(env)
+        if os.environ.get("DATABASE_URL"):
+            _create_database(os.environ["DATABASE_URL"])
+        import django
+
+        django.setup()
+        from django.core.management import call_command
         from django.db import connection
 
-        from integrations.background.due import due_associations
-        from integrations.background.pool import refresh_all
-        from integrations.background.refresher import Outcome, Refresher
+        call_command("migrate", verbosity=0)
+        print(f"database: {connection.vendor}; site: {args.site}; log: {log}")
+
+        if args.overload:
+            overload(server, env, log, args)
+            return
 
         latency = args.latency_ms / 1000
-        forget_previous_runs()
-        started = time.perf_counter()
-        create(provider, args.associations, PREFIXES[0])
-        set_up = time.perf_counter() - started
+        ceilings = {
+            c: provider_ceiling(server, c, args.latency_ms) for c in (args.concurrency, 256)
+        }
+        ceiling = max(ceilings.values())
         print(
-            f"database: {connection.vendor}; {args.associations} associations due; "
-            f"token-call latency {args.latency_ms} ms; concurrency {args.concurrency}"
-        )
-        print(
-            f"set-up: {args.associations} grants minted at the provider and stored here "
-            f"in {set_up:.1f} s"
+            f"provider alone (raw refresh calls, {args.latency_ms} ms latency): "
+            + ", ".join(f"{rate:,.0f}/s at concurrency {c}" for c, rate in ceilings.items())
         )
 
-        provider.reset()
-        provider.latency(args.latency_ms)
-        started = time.perf_counter()
-        due = due_associations(within=600, now=time.time())
-        selected = time.perf_counter() - started
-        print(f"selection: {len(due)} due associations found in {selected * 1000:.0f} ms")
-        started = time.perf_counter()
-        summary = refresh_all(
-            [item.association_id for item in due],
-            Refresher.from_settings(within=600),
-            concurrency=args.concurrency,
-        )
-        elapsed = time.perf_counter() - started
-        stats = provider.stats()
-        rate = summary[Outcome.REFRESHED] / elapsed
-        limit = args.concurrency / latency if latency else float("inf")
-        calls = stats["token_calls"]["refresh_token"]
-        print(
-            f"bulk refresh (refresh_tokens' engine): {summary[Outcome.REFRESHED]} refreshed "
-            f"in {elapsed:.1f} s = {rate:.0f} refreshes/s"
-        )
-        print(f"    outcomes: {summary.line()}")
-        print(
-            f"    limit concurrency / latency = {args.concurrency} / {latency:.3f} s = "
-            f"{limit:.0f} refreshes/s; ratio {rate / limit:.2f} (goal >= 0.70)"
-        )
-        print(
-            f"    double refreshes: {stats['refresh_rejected']} rejected by the provider; "
-            f"token calls {calls} - associations {len(due)} = {calls - len(due)} (goal 0 and 0)"
-        )
-
-        if args.ceiling:
-            provider.reset()
-            provider.latency(args.latency_ms)
-            ceiling = provider_ceiling(provider, args.ceiling, args.concurrency)
-            print(
-                f"provider ceiling: {args.ceiling} raw refresh calls straight to its token "
-                f"endpoint from {args.concurrency} threads, no Custodian code: "
-                f"{ceiling:.0f} refreshes/s; bulk refresh reached {rate / ceiling:.2f} of it"
+        # Two runs, N/5 then N tokens: the difference of their CPU time is that of 4N/5
+        # refreshes, whatever starting Django and the processes costs.
+        small = max(1, args.associations // 5)
+        measured = {}
+        for count in (small, args.associations):
+            ids = due_tokens(server, count)
+            connection.close()
+            server.reset()
+            server.configure(latency_ms=args.latency_ms)
+            pg_before = postgres_cpu_seconds()
+            provider_before = server.stats()["cpu_seconds"]
+            started = time.perf_counter()
+            line, cpu = run_command(
+                args.site, env, log, "--concurrency", str(args.concurrency), *process_args
             )
+            wall = time.perf_counter() - started
+            stats = server.stats()
+            measured[count] = {
+                "cpu": cpu, "pg": postgres_cpu_seconds() - pg_before,
+                "provider": stats["cpu_seconds"] - provider_before,
+            }
+        refreshed = int(re.search(r"refreshed (\d+)", line)[1])  # type: ignore[index]
+        window = refresh_window(ids)
+        rate = refreshed / window if window else float("nan")
+        limit = min(args.concurrency / latency, ceiling)
+        lost = grants_lost(server, ids)
+        big = measured[args.associations]
+        extra = args.associations - small
+        cpu_ms = (big["cpu"] - measured[small]["cpu"]) / extra * 1000
+        pg_ms = (big["pg"] - measured[small]["pg"]) / extra * 1000
 
-        if args.naive:
-            subset = create(provider, args.naive, PREFIXES[1])
-            provider.reset()
-            provider.latency(args.latency_ms)
-            seconds = naive_loop(subset)
-            naive_rate = len(subset) / seconds
-            naive_calls = provider.stats()["token_calls"]["refresh_token"]
-            print(
-                f"naive loop (refresh_if_due one by one) on a separate subset of {len(subset)} "
-                f"associations, not all {args.associations}: {naive_rate:.0f} refreshes/s "
-                f"({naive_calls} token calls; its limit 1 / latency = "
-                f"{1 / latency if latency else float('inf'):.0f}/s)"
-            )
-            print(f"    bulk refresh was {rate / naive_rate:.1f}x the naive loop's rate")
-    finally:
-        provider.stop()
+        print(f"\nrefresh_tokens --concurrency {args.concurrency} {' '.join(process_args)}:")
+        print(f"    {line}")
+        print(
+            f"    {refreshed} refreshed in {window:.1f} s (first to last; {wall:.1f} s with "
+            f"start-up) = {rate:.0f} refreshes/s"
+        )
+        print(
+            f"    limit min(concurrency / latency = {args.concurrency / latency:.0f}, provider "
+            f"ceiling = {ceiling:,.0f}) = {limit:.0f}/s; ratio {rate / limit:.2f}"
+        )
+        print(
+            f"    CPU per refresh (runs of {args.associations} and {small}, the difference): "
+            f"refreshing processes {cpu_ms:.2f} ms, PostgreSQL {pg_ms:.2f} ms, provider "
+            f"{big['provider'] / refreshed * 1000:.2f} ms; with start-up, the processes took "
+            f"{big['cpu'] / refreshed * 1000:.2f} ms per refresh"
+        )
+        print(
+            f"    grants lost: {lost} (invalid_grant {stats['invalid_grant']}, reuse detected "
+            f"{stats['reuse_detected']}, answers lost {stats['answers_lost']}); "
+            f"token calls {stats['token_calls']['refresh_token']}"
+        )
+
+
+def overload(server: TokenServer, env: dict[str, str], log: Path, args: argparse.Namespace) -> None:
+    """2,000 due, the provider capped at 50/s, concurrency 32."""
+    from django.db import connection
+
+    count, rate, concurrency = 2000, 50, 32
+    ids = due_tokens(server, count)
+    connection.close()
+    server.reset()
+    server.configure(latency_ms=args.latency_ms, rate=rate, queue_ms=100, retry_after=1)
+    started = time.perf_counter()
+    line, _ = run_command(args.site, env, log, "--concurrency", str(concurrency))
+    wall = time.perf_counter() - started
+    stats = server.stats()
+    print(
+        f"overload: {count} due, provider capped at {rate}/s (queue 100 ms, then 429 with "
+        f"Retry-After: 1), {args.latency_ms} ms latency, --concurrency {concurrency}:"
+    )
+    print(f"    {line}")
+    print(
+        f"    {wall:.1f} s ({count / wall:.1f} refreshes/s; the cap allows {rate}); provider "
+        f"refused {stats['rate_limited']} calls with 429"
+    )
+    print(
+        f"    grants lost {grants_lost(server, ids)}; invalid_grant {stats['invalid_grant']}; "
+        f"reuse detected {stats['reuse_detected']}; timeouts {timeouts(ids)}; answers lost "
+        f"{stats['answers_lost']}"
+    )
 
 
 if __name__ == "__main__":

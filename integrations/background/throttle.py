@@ -10,10 +10,11 @@ the provider did process has rotated the refresh token away: the grant is lost) 
   so a provider that cannot take the full concurrency is never sent all of it at once;
 - after that, every answer in normal time raises the limit by 1/limit (about one more call
   in flight per round of calls), up to the configured concurrency;
-- a call that was refused (429, 5xx), timed out, got no answer, or took far longer than
-  usual (more than LATENCY_FACTOR times the provider's normal latency, plus LATENCY_SLACK)
-  halves it, down to one; calls already in flight when it was halved do not halve it again,
-  since they were sent under the old limit;
+- a call that was refused (429, 5xx), timed out or got no answer halves it, down to one;
+  so does a queue building up at the provider: the recent answer time (a moving average)
+  above LATENCY_FACTOR times the provider's normal latency plus LATENCY_SLACK, which notices
+  the queue before the provider starts refusing; calls already in flight when it was halved
+  do not halve it again, since they were sent under the old limit;
 - a ``Retry-After`` pauses every call to that provider until it has passed (at most
   MAX_PAUSE); a refusal without one pauses it for PAUSE_WITHOUT_RETRY_AFTER.
 
@@ -33,8 +34,9 @@ from dataclasses import dataclass, field
 from integrations.providers.transport import Call
 
 INITIAL = 2
-LATENCY_FACTOR = 3.0
-LATENCY_SLACK = 0.05  # seconds: jitter on a fast provider is no congestion
+LATENCY_FACTOR = 2.0
+LATENCY_SLACK = 0.02  # seconds: jitter on a fast provider is no congestion
+RECENT_WEIGHT = 0.25  # of the newest answer in the recent latency (a moving average)
 DECREASE = 0.5
 MAX_PAUSE = 300.0
 PAUSE_WITHOUT_RETRY_AFTER = 1.0
@@ -49,6 +51,7 @@ class _Provider:
     paused_until: float = 0.0
     normal: float | None = None  # seconds
     normal_at: float = 0.0
+    recent: float | None = None  # seconds, a moving average of the latest answers
     decreased_at: float = field(default=float("-inf"))
     peak_in_flight: int = 0
 
@@ -122,7 +125,11 @@ class Throttle:
         normal = state.normal
         if normal is None or call.seconds < normal or now - state.normal_at > NORMAL_WINDOW:
             state.normal, state.normal_at = call.seconds, now
-        if normal is not None and call.seconds > normal * LATENCY_FACTOR + LATENCY_SLACK:
+        recent = state.recent
+        state.recent = call.seconds if recent is None else (
+            recent + (call.seconds - recent) * RECENT_WEIGHT
+        )
+        if normal is not None and state.recent > normal * LATENCY_FACTOR + LATENCY_SLACK:
             self._decrease(state, started, now)
         else:
             step = 1.0 if state.slow_start else 1.0 / state.limit
@@ -134,3 +141,4 @@ class Throttle:
         state.limit = max(float(self.minimum), state.limit * DECREASE)
         state.decreased_at = now
         state.slow_start = False
+        state.recent = None  # judged again on answers to calls sent under the new limit
