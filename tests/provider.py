@@ -8,25 +8,19 @@ HTTP goes to 127.0.0.1 only, and every request has a bounded timeout.
 from __future__ import annotations
 
 import os
-import queue
-import subprocess
 import sys
-import tempfile
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from html.parser import HTMLParser
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests.loopback_process import LoopbackProcess
+
 LISTENING_PREFIX = "demo provider listening on "
-START_TIMEOUT = 30.0
 REQUEST_TIMEOUT = 15.0
-STOP_TIMEOUT = 10.0
 MAX_REDIRECTS = 10
 
 
@@ -61,13 +55,17 @@ def _forms(html: str) -> list[dict[str, Any]]:
     return parser.forms
 
 
-class LoopbackProvider:
+class LoopbackProvider(LoopbackProcess):
     """One demo provider process on a free loopback port, with its test controls on.
 
     ``env`` is applied last, so it can override anything, including
     ``DEMO_PROVIDER_TEST_CONTROLS`` (to check the controls are then absent) and
     ``DEMO_PROVIDER_FAST_PASSWORD_HASHING`` (on here: tests log in very often).
     """
+
+    name = "demo provider"
+    listening_prefix = LISTENING_PREFIX
+    error = ProviderError
 
     def __init__(
         self,
@@ -77,20 +75,14 @@ class LoopbackProvider:
         redirect_uris: Iterable[str] = (),
         env: Mapping[str, str] | None = None,
     ) -> None:
+        super().__init__()
         self.db_path = Path(db_path)
         self.token_lifetime = token_lifetime
         self.redirect_uris = tuple(redirect_uris)
         self.env = dict(env or {})
-        self.base_url = ""
-        self._process: subprocess.Popen[str] | None = None
-        self._stderr: IO[str] | None = None
-
-    # -- process ---------------------------------------------------------------
 
     def start(self) -> LoopbackProvider:
         """Spawn the provider and wait for its listening line (raises with its stderr)."""
-        if self._process is not None:
-            raise ProviderError("provider already started")
         command = [
             sys.executable,
             "-m",
@@ -104,75 +96,18 @@ class LoopbackProvider:
         ]
         for uri in self.redirect_uris:
             command += ["--redirect-uri", uri]
-        env = {
-            **os.environ,
-            "DEMO_PROVIDER_TEST_CONTROLS": "1",
-            # Logins with the demo password by the hundred: MD5, not the deliberately slow default.
-            "DEMO_PROVIDER_FAST_PASSWORD_HASHING": "1",
-            "DEMO_PROVIDER_TOKEN_LIFETIME": str(self.token_lifetime),
-            **self.env,
-        }
-        # A file, not a pipe: nobody reads stderr while the provider runs, and a
-        # full pipe would block it.
-        self._stderr = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed in stop)
-        self._process = subprocess.Popen(
+        self._spawn(
             command,
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
+            {
+                **os.environ,
+                "DEMO_PROVIDER_TEST_CONTROLS": "1",
+                # Logins with the demo password by the hundred: MD5, not the slow default.
+                "DEMO_PROVIDER_FAST_PASSWORD_HASHING": "1",
+                "DEMO_PROVIDER_TOKEN_LIFETIME": str(self.token_lifetime),
+                **self.env,
+            },
         )
-        lines: queue.Queue[str] = queue.Queue()
-        stdout = self._process.stdout
-        assert stdout is not None
-        threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
-        try:
-            line = lines.get(timeout=START_TIMEOUT)
-        except queue.Empty:
-            line = ""
-        if not line.startswith(LISTENING_PREFIX):
-            stderr = self.stderr()
-            self.stop()
-            raise ProviderError(f"demo provider did not start (stdout {line!r}):\n{stderr}")
-        self.base_url = line[len(LISTENING_PREFIX) :].strip()
         return self
-
-    def stop(self) -> None:
-        """Terminate the provider (SIGTERM, then SIGKILL if it lingers)."""
-        process, self._process = self._process, None
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=STOP_TIMEOUT)
-            if process.stdout is not None:
-                process.stdout.close()
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
-
-    def stderr(self) -> str:
-        """What the provider has written to stderr (server errors), for failure reports."""
-        if self._stderr is None:
-            return ""
-        self._stderr.flush()
-        self._stderr.seek(0)
-        return self._stderr.read()
-
-    def __enter__(self) -> LoopbackProvider:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- control plane -----------------------------------------------------------
 

@@ -24,7 +24,8 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 import pytest
 import requests
 
-from tests.provider import REPO_ROOT, LoopbackProvider, ProviderError
+from tests.loopback_process import REPO_ROOT
+from tests.provider import LoopbackProvider, ProviderError
 
 TIMEOUT = 15
 TOKEN_LIFETIME = 600

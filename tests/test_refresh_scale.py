@@ -75,11 +75,11 @@ def test_an_overloaded_provider_slows_the_sweep_down_and_no_grant_is_lost(fast_p
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_provider_that_queues_is_not_pushed_into_the_timeout(fast_provider, settings):
+def test_a_provider_that_queues_is_given_fewer_calls(fast_provider):
     """No refusals, only a queue (at most 40 refreshes/s, never refused): sixteen calls at
-    once would wait 400 ms there, past this token-call timeout of 300 ms, and a call the
-    provider processed after its client gave up has rotated the grant away."""
-    settings.CUSTODIAN_REFRESH_TIMEOUT = 0.3
+    once would wait 400 ms there, and more at a slower provider, until the token calls time
+    out (a call the provider processed after its client gave up has rotated the grant
+    away). The throttle notices the queue and keeps well below sixteen."""
     rows = grant_associations(fast_provider, 80, expires_at=ago(10))
     fast_provider.configure(latency_ms=20, rate=40, queue_ms=60_000)
     refresher = Refresher.from_settings(within=600, throttle=Throttle(16))
@@ -139,3 +139,29 @@ def test_processes_and_concurrency_must_be_positive():
     )
     assert result.returncode == 2
     assert "--processes: must be at least 1" in result.stderr
+
+
+def test_a_chunk_that_cannot_be_read_counts_as_errors_not_as_nothing():
+    from integrations.background.pool import run_all
+    from integrations.background.refresher import Summary
+
+    def unreadable(ids: list[int]) -> dict:
+        raise OSError("the database went away")
+
+    summary = run_all(
+        [1, 2, 3], lambda pk, row: Outcome.REFRESHED, Summary(Outcome),
+        error=Outcome.ERROR, concurrency=1, load=unreadable,
+    )
+    assert summary[Outcome.ERROR] == 3
+
+
+def test_a_process_that_dies_stops_the_run_instead_of_hanging_it(monkeypatch):
+    from integrations.background.processes import refresh_in_processes
+
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "no_such_settings_module")
+    started = time.monotonic()
+
+    summary = refresh_in_processes(range(1, 41), processes=2, concurrency=4, within=600)
+
+    assert summary[Outcome.ERROR] == 40
+    assert time.monotonic() - started < 60

@@ -5,12 +5,15 @@ its Retry-After."""
 
 from __future__ import annotations
 
+import math
+import random
 import threading
 import time
 
 import pytest
 
 from integrations.background.throttle import (
+    CEILING_SECONDS,
     INITIAL,
     MAX_PAUSE,
     PAUSE_WITHOUT_RETRY_AFTER,
@@ -169,4 +172,33 @@ def test_providers_are_throttled_apart():
     throttle = at_full_speed(at_full_speed(Throttle(8, clock=Clock())), "monzo")
     one_call(throttle, REFUSED, provider="monzo")
     assert throttle.limit("monzo") == 4
+    assert throttle.limit("demo") == 8
+
+
+def test_answers_that_merely_vary_are_no_congestion():
+    """A provider whose answer times vary (log-normal around 100 ms, its 90th percentile
+    twice its 10th) but do not grow with the load: the limit stays near the maximum."""
+    sigma = 0.3
+    rng = random.Random(15)
+    clock = Clock()
+    throttle = Throttle(32, clock=clock)
+    limits = []
+    for _ in range(4000):
+        clock.now += 0.005
+        one_call(throttle, Call(200, rng.lognormvariate(math.log(0.1), sigma)))
+        limits.append(throttle.limit("demo"))
+    assert sum(limits[1000:]) / 3000 > 24
+
+
+def test_after_a_refusal_it_stays_below_the_refused_limit_for_a_while():
+    clock = Clock()
+    throttle = at_full_speed(Throttle(8, clock=clock))
+    one_call(throttle, REFUSED)  # refused at 8: halved to 4, and at most 7 for a while
+    clock.now += 2
+    for _ in range(200):
+        one_call(throttle, OK)
+    assert throttle.limit("demo") == 7
+    clock.now += CEILING_SECONDS
+    for _ in range(20):
+        one_call(throttle, OK)
     assert throttle.limit("demo") == 8

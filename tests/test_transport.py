@@ -155,6 +155,8 @@ def test_observing_notes_status_time_and_retry_after(server):
         (None, None),
         ("soon", None),
         ("-5", None),
+        ("\u00b2", None),  # a digit to str.isdigit, not to float()
+        ("Thu, 99 Foo 2026", None),
         (60, pytest.approx(60, abs=2)),  # an HTTP date a minute ahead
         (-60, 0.0),  # a date already past
     ],

@@ -33,22 +33,18 @@ import hmac
 import http.client
 import json
 import os
-import queue
 import secrets
 import signal
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from types import TracebackType
-from typing import IO, Any
+from typing import Any
 from urllib.parse import unquote_plus
+
+from tests.loopback_process import LoopbackProcess
 
 DEFAULT_CLIENT_ID = "custodian-demo"
 DEFAULT_CLIENT_SECRET = "custodian-demo-secret"
@@ -864,9 +860,6 @@ def main(argv: list[str] | None = None) -> None:
 
 # --- the harness ----------------------------------------------------------------------------
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-START_TIMEOUT = 15.0
-STOP_TIMEOUT = 10.0
 # bulk_grant of 100 000 answers ~25 MB of JSON: allow it time.
 CONTROL_TIMEOUT = 60.0
 
@@ -875,10 +868,14 @@ class TokenServerError(RuntimeError):
     """The token server failed to start, or its control plane refused a call."""
 
 
-class TokenServer:
+class TokenServer(LoopbackProcess):
     """One token server process on a free loopback port, steered through its control plane,
     in the style of ``tests.provider.LoopbackProvider`` (and usable where a benchmark or
     ``tests.conftest.grant_associations`` takes one: ``bulk_grant`` is the same)."""
+
+    name = "token server"
+    listening_prefix = LISTENING_PREFIX
+    error = TokenServerError
 
     def __init__(
         self,
@@ -887,99 +884,37 @@ class TokenServer:
         client_id: str = DEFAULT_CLIENT_ID,
         client_secret: str = DEFAULT_CLIENT_SECRET,
     ) -> None:
+        super().__init__()
         self.token_lifetime = token_lifetime
         self.client_id = client_id
         self.client_secret = client_secret
-        self.base_url = ""
         self.host = ""
         self.port = 0
-        self._process: subprocess.Popen[str] | None = None
-        self._stderr: IO[str] | None = None
-
-    # -- process ------------------------------------------------------------------------------
 
     def start(self) -> TokenServer:
         """Spawn the server and wait for its listening line (raises with its stderr)."""
-        if self._process is not None:
-            raise TokenServerError("token server already started")
-        command = [
-            sys.executable,
-            "-m",
-            "tests.token_server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--client-id",
-            self.client_id,
-            "--client-secret",
-            self.client_secret,
-            "--token-lifetime",
-            str(self.token_lifetime),
-        ]
-        # A file, not a pipe: nobody reads stderr while the server runs.
-        self._stderr = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed in stop)
-        self._process = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
+        self._spawn(
+            [
+                sys.executable,
+                "-m",
+                "tests.token_server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--client-id",
+                self.client_id,
+                "--client-secret",
+                self.client_secret,
+                "--token-lifetime",
+                str(self.token_lifetime),
+            ],
+            {**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        lines: queue.Queue[str] = queue.Queue()
-        stdout = self._process.stdout
-        assert stdout is not None
-        threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
-        try:
-            line = lines.get(timeout=START_TIMEOUT)
-        except queue.Empty:
-            line = ""
-        if not line.startswith(LISTENING_PREFIX):
-            stderr = self.stderr()
-            self.stop()
-            raise TokenServerError(f"token server did not start (stdout {line!r}):\n{stderr}")
-        self.base_url = line[len(LISTENING_PREFIX) :].strip()
         address = self.base_url.removeprefix("http://")
         host, _, port = address.rpartition(":")
         self.host, self.port = host, int(port)
         return self
-
-    def stop(self) -> None:
-        """Terminate the server (SIGTERM, then SIGKILL if it lingers)."""
-        process, self._process = self._process, None
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=STOP_TIMEOUT)
-            if process.stdout is not None:
-                process.stdout.close()
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
-
-    def stderr(self) -> str:
-        """What the server wrote to stderr (tracebacks of its own bugs), for failure reports."""
-        if self._stderr is None:
-            return ""
-        self._stderr.flush()
-        self._stderr.seek(0)
-        return self._stderr.read()
-
-    def __enter__(self) -> TokenServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- control plane ------------------------------------------------------------------------
 

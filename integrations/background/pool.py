@@ -107,7 +107,16 @@ def run_all(
 
     def drain() -> None:
         while (chunk := next_chunk()) is not None:
-            rows = load(chunk) if load is not None else {}
+            try:
+                rows = load(chunk) if load is not None else {}
+            except Exception:  # the database went away: these ids are not done, and say so
+                logger.exception("Could not read associations %s", chunk)
+                for _ in chunk:
+                    summary.add(error)
+                    if on_outcome is not None:
+                        with report_lock:
+                            on_outcome(error)
+                continue
             for pk in chunk:
                 try:
                     outcome = task(pk, rows.get(pk))

@@ -15,7 +15,6 @@ process that is told it, and each backs off on its own from what it sees.
 from __future__ import annotations
 
 import logging
-import math
 import multiprocessing
 import os
 import queue
@@ -42,8 +41,8 @@ def refresh_in_processes(
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> Summary:
     """Refresh these associations on `processes` processes with `concurrency` refreshes in
-    flight in all (split evenly); return the counts. An id whose process died unexpectedly
-    counts as an error."""
+    flight in all (shared out); return the counts. When a process dies unexpectedly the
+    others are stopped, and every id not done counts as an error."""
     from integrations.background.pool import chunks
     from integrations.background.refresher import Outcome, Summary
 
@@ -52,22 +51,24 @@ def refresh_in_processes(
     if not ids:
         return summary
     processes = max(1, min(processes, concurrency, len(ids)))
-    per_process = math.ceil(concurrency / processes)
+    # The concurrency shared out: never more in flight than asked for in all.
+    shares = [concurrency // processes + (index < concurrency % processes)
+              for index in range(processes)]
     context = multiprocessing.get_context("spawn")
     work: Any = context.Queue()
     results: Any = context.Queue()
-    for chunk in chunks(ids, processes * per_process):
+    for chunk in chunks(ids, concurrency):
         work.put(chunk)
     work.put(None)  # every reader puts it back: all threads of all processes see the end
     settings_module = os.environ.get("DJANGO_SETTINGS_MODULE", "site_config.settings")
     children = [
         context.Process(
             target=_child,
-            args=(work, results, per_process, processes, within, settings_module),
+            args=(work, results, share, processes, within, settings_module),
             name=f"refresh-{index}",
             daemon=True,
         )
-        for index in range(processes)
+        for index, share in enumerate(shares)
     ]
     for child in children:
         child.start()
@@ -76,8 +77,15 @@ def refresh_in_processes(
         try:
             message = results.get(timeout=POLL_SECONDS)
         except queue.Empty:
+            if any(child.exitcode not in (None, 0) for child in children):
+                # One died (killed, out of memory) perhaps holding the queue or its end
+                # marker: the others could wait for ever. Stop them; the ids not reported
+                # are counted as errors below, and the next run takes them again.
+                for child in children:
+                    child.terminate()
+                break
             if not any(child.is_alive() for child in children):
-                break  # all gone, some without saying so: counted below
+                break
             continue
         if message == _DONE:
             finished += 1
@@ -88,6 +96,9 @@ def refresh_in_processes(
             on_outcome(outcome)
     for child in children:
         child.join()
+    # Chunks nobody took (a process died) must not keep this process from exiting.
+    work.cancel_join_thread()
+    work.close()
     for _ in range(len(ids) - summary.total):
         summary.add(Outcome.ERROR)
         if on_outcome is not None:

@@ -42,7 +42,7 @@ PERMANENT_CAUSES = frozenset({"invalid_setting"})
 # HTTP statuses with which a provider turns a call away before processing it: the refresh
 # token was not used, so trying again is safe (the throttle paces it).
 REFUSED = frozenset({429, 503})
-# Refusals in a row after which one token's refresh counts as failed (the next run retries).
+# Calls refused in a row after which one try counts as failed (a transient failure).
 MAX_REFUSALS = 10
 # Token calls in flight at once when nothing else is said (refresh_tokens --concurrency).
 DEFAULT_CONCURRENCY = 8
@@ -154,13 +154,13 @@ class Refresher:
 
     def try_once(self, association_id: int, association: UserSocialAuth | None = None) -> Attempt:
         """One try, in which the provider's refusals (429, 503: nothing was processed) are
-        tried again after the throttle's pause, up to MAX_REFUSALS times in a row."""
+        tried again after the throttle's pause, MAX_REFUSALS calls in all."""
         for _ in range(MAX_REFUSALS):
             result = self.attempt(association_id, association)
             if not result.refused:
-                return result
+                break
             association = None
-        return self.attempt(association_id)
+        return result
 
     def attempt(self, association_id: int, association: UserSocialAuth | None = None) -> Attempt:
         """One try: skip the association unless still due, refresh it single-flight within

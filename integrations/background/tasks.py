@@ -128,8 +128,9 @@ def refresh_batch(
             "Batch: %s; retrying %d in %.1fs (try %d of %d failed)",
             summary.line(), len(retry_ids), countdown, tries, policy.attempts,
         )
+        failed = set(retry_ids)
         raise self.retry(
-            args=(sorted(retry_ids),),
+            args=([pk for pk in association_ids if pk in failed],),  # most urgent first
             kwargs={"within": within},
             countdown=countdown,
             max_retries=policy.attempts - 1,

@@ -15,19 +15,23 @@ the provider did process has rotated the refresh token away: the grant is lost) 
   above LATENCY_FACTOR times the provider's normal latency plus LATENCY_SLACK, which notices
   the queue before the provider starts refusing; calls already in flight when it was halved
   do not halve it again, since they were sent under the old limit;
-- a ``Retry-After`` pauses every call to that provider until it has passed (at most
-  MAX_PAUSE); a refusal without one pauses it for PAUSE_WITHOUT_RETRY_AFTER.
+- the ``Retry-After`` of a refusal pauses every call to that provider until it has passed (at
+  most MAX_PAUSE); a refusal without one pauses it for PAUSE_WITHOUT_RETRY_AFTER; and for
+  CEILING_SECONDS the limit stays below the one that was refused, instead of growing back
+  into the next refusal and its pause.
 
-The provider's normal latency is the lowest answer time seen, learnt anew every NORMAL_WINDOW
-seconds: a queue building up at the provider (seconds) is noticed, while a provider that
-really became slower is its new normal within the window. One Throttle serves all threads of
-a process.
+The provider's normal latency is the NORMAL_PERCENTILE of its last SAMPLES answer times: low
+enough that a queue building up is noticed, not the very fastest, so that a provider whose
+answers simply vary (the internet) is not mistaken for a congested one, and recent, so that
+a provider that really became slower is its new normal. One Throttle serves all threads of a
+process.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -39,8 +43,10 @@ LATENCY_SLACK = 0.02  # seconds: jitter on a fast provider is no congestion
 RECENT_WEIGHT = 0.25  # of the newest answer in the recent latency (a moving average)
 DECREASE = 0.5
 MAX_PAUSE = 300.0
+CEILING_SECONDS = 60.0
 PAUSE_WITHOUT_RETRY_AFTER = 1.0
-NORMAL_WINDOW = 30.0  # seconds: the normal latency is the lowest seen in about this long
+SAMPLES = 200
+NORMAL_PERCENTILE = 0.1
 
 
 @dataclass
@@ -49,8 +55,11 @@ class _Provider:
     slow_start: bool = True
     in_flight: int = 0
     paused_until: float = 0.0
+    samples: deque[float] = field(default_factory=lambda: deque(maxlen=SAMPLES))
+    ceiling: float = 0.0  # below the limit at the last refusal, until ceiling_until
+    ceiling_until: float = 0.0
+    answers: int = 0
     normal: float | None = None  # seconds
-    normal_at: float = 0.0
     recent: float | None = None  # seconds, a moving average of the latest answers
     decreased_at: float = field(default=float("-inf"))
     peak_in_flight: int = 0
@@ -118,13 +127,19 @@ class Throttle:
         if call.overloaded:
             pause = call.retry_after if call.retry_after is not None else PAUSE_WITHOUT_RETRY_AFTER
             state.paused_until = max(state.paused_until, now + min(pause, MAX_PAUSE))
+            if call.status in (429, 503) and started >= state.decreased_at:
+                # Refused at this many: stay below it for a while rather than grow back
+                # into the next refusal (and its pause) every second.
+                state.ceiling = max(float(self.minimum), float(int(state.limit) - 1))
+                state.ceiling_until = now + CEILING_SECONDS
             self._decrease(state, started, now)
             return
-        if call.retry_after is not None:  # a 3xx/4xx may ask for a pause too (RFC 9110)
-            state.paused_until = max(state.paused_until, now + min(call.retry_after, MAX_PAUSE))
+        state.samples.append(call.seconds)
+        state.answers += 1
         normal = state.normal
-        if normal is None or call.seconds < normal or now - state.normal_at > NORMAL_WINDOW:
-            state.normal, state.normal_at = call.seconds, now
+        if state.answers < 16 or state.answers % 16 == 0:  # sorting 200 floats: not each time
+            ordered = sorted(state.samples)
+            state.normal = ordered[int(len(ordered) * NORMAL_PERCENTILE)]
         recent = state.recent
         state.recent = call.seconds if recent is None else (
             recent + (call.seconds - recent) * RECENT_WEIGHT
@@ -133,7 +148,8 @@ class Throttle:
             self._decrease(state, started, now)
         else:
             step = 1.0 if state.slow_start else 1.0 / state.limit
-            state.limit = min(float(self.maximum), state.limit + step)
+            top = state.ceiling if now < state.ceiling_until else float(self.maximum)
+            state.limit = min(top, max(state.limit, state.limit + step))
 
     def _decrease(self, state: _Provider, started: float, now: float) -> None:
         if started < state.decreased_at:

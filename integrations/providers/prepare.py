@@ -13,7 +13,6 @@ netrc entry for the host. tests/test_transport.py compares the two on every shap
 
 from __future__ import annotations
 
-import json as jsonlib
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -22,6 +21,7 @@ from urllib.parse import urlencode
 import requests
 from requests._internal_utils import HEADER_VALIDATORS
 from requests.auth import HTTPBasicAuth
+from requests.compat import json as jsonlib  # type: ignore[attr-defined]  # as requests
 from requests.cookies import RequestsCookieJar
 from requests.hooks import default_hooks
 from requests.structures import CaseInsensitiveDict

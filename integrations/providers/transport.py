@@ -141,9 +141,7 @@ def request(method: str, url: str, **kwargs: Any) -> requests.Response:
         session.cookies.clear()
         session.last_used = time.monotonic()
     if calls is not None:
-        calls.append(
-            Call(response.status_code, session.last_used - started, retry_after(response))
-        )
+        calls.append(Call(response.status_code, session.last_used - started, retry_after(response)))
     return response
 
 
@@ -185,18 +183,18 @@ def retry_after(response: requests.Response) -> float | None:
     """The seconds a Retry-After header asks for (RFC 9110 §10.2.3: seconds or an HTTP
     date), or None when there is none or it makes no sense."""
     value = response.headers.get("Retry-After")
-    if not value:
+    if not isinstance(value, str) or not value.strip():
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
-    try:
+    try:  # whatever a provider sends, noting its answer must never fail the call
         moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        if moment.tzinfo is None:
+            return None
+        return max(0.0, moment.timestamp() - time.time())
+    except Exception:
         return None
-    if moment.tzinfo is None:
-        return None
-    return max(0.0, moment.timestamp() - time.time())
 
 
 class PooledRequests:

@@ -129,9 +129,11 @@ def _refresh_locked(
         if row is None:
             raise UserSocialAuth.DoesNotExist(f"association {association.pk} is gone")
         outcome = _refresh_row(row, needs_refresh)
-        if outcome.refreshed:
-            # The history of a refresh is committed with it, in the same transaction.
-            record_event(row, CredentialEvent.Kind.REFRESHED, actor=actor)
+        if outcome.refreshed and actor is None:
+            # Committed with the refresh (one commit fewer per token in a background sweep).
+            # Not with an actor: their row is checked only at commit on PostgreSQL, and an
+            # actor deleted meanwhile must not roll back tokens the provider has rotated.
+            record_event(row, CredentialEvent.Kind.REFRESHED)
     # Other side effects only after the transaction is over: receivers see committed state,
     # and a failure's history entry is not rolled back with it.
     association.extra_data = row.extra_data
@@ -158,6 +160,8 @@ def _refresh_locked(
         )
         raise ReauthRequired(row.provider, row.uid, outcome.reauth_reason)
     if outcome.refreshed:
+        if actor is not None:
+            record_event(row, CredentialEvent.Kind.REFRESHED, actor=actor)
         credentials_refreshed.send(sender=row.provider, association=row)
     return Renewal(outcome.credentials, outcome.refreshed)
 

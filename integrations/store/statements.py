@@ -25,7 +25,12 @@ from social_django.models import UserSocialAuth
 from integrations.models import CredentialEvent, CredentialState
 
 # Loaded when an association is locked for a refresh; any other field loads when first read.
-LOCKED_FIELDS = ("id", "user_id", "provider", "uid", "extra_data")
+# In the model's field order, the order Model.from_db expects.
+LOCKED_FIELDS = tuple(
+    field.attname
+    for field in UserSocialAuth._meta.concrete_fields
+    if field.attname in {"id", "user_id", "provider", "uid", "extra_data"}
+)
 
 
 def _names(model: type[Model], alias: str) -> tuple[str, dict[str, str]]:
@@ -57,8 +62,9 @@ def lock_association(pk: int, *, using: str = "default") -> UserSocialAuth | Non
     if row is None:
         return None
     values = list(row)
+    at = LOCKED_FIELDS.index("extra_data")
     extra_data = UserSocialAuth._meta.get_field("extra_data")
-    values[-1] = extra_data.from_db_value(values[-1], None, connection)  # type: ignore[arg-type]
+    values[at] = extra_data.from_db_value(values[at], None, connection)  # type: ignore[arg-type]
     return UserSocialAuth.from_db(using, list(LOCKED_FIELDS), values)
 
 
