@@ -112,12 +112,15 @@ def screen(drawn: str) -> list[str]:
     return [line.rstrip() for line in lines if line.strip()]
 
 
-def test_log_lines_print_above_one_intact_progress_bar(granted, provider, settings):
+@pytest.mark.parametrize("processes", [1, 2])
+def test_log_lines_print_above_one_intact_progress_bar(granted, provider, settings, processes):
     rows = granted(8, expires_at=int(time.time()) - 10)
     for row in rows:  # each one logs a warning as its grant turns out to be gone
         provider.revoke_grant(row.user.username)
 
-    status, drawn = in_terminal("--concurrency=2", settings=settings, provider=provider)
+    status, drawn = in_terminal(
+        "--concurrency=2", f"--processes={processes}", settings=settings, provider=provider
+    )
 
     lines = screen(drawn)
     assert status == 0, lines

@@ -15,6 +15,7 @@ process that is told it, and each backs off on its own from what it sees.
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import multiprocessing
 import os
 import queue
@@ -57,6 +58,11 @@ def refresh_in_processes(
     context = multiprocessing.get_context("spawn")
     work: Any = context.Queue()
     results: Any = context.Queue()
+    # The processes' log records come here and go out through this process's handlers: one
+    # stream (above the progress bar on a terminal), already redacted where they were made.
+    logs: Any = context.Queue()
+    listener = logging.handlers.QueueListener(logs, _ToOwnLoggers())
+    listener.start()
     for chunk in chunks(ids, concurrency):
         work.put(chunk)
     work.put(None)  # every reader puts it back: all threads of all processes see the end
@@ -64,7 +70,7 @@ def refresh_in_processes(
     children = [
         context.Process(
             target=_child,
-            args=(work, results, share, processes, within, settings_module),
+            args=(work, results, logs, share, processes, within, settings_module),
             name=f"refresh-{index}",
             daemon=True,
         )
@@ -96,6 +102,7 @@ def refresh_in_processes(
             on_outcome(outcome)
     for child in children:
         child.join()
+    listener.stop()
     # Chunks nobody took (a process died) must not keep this process from exiting.
     work.cancel_join_thread()
     work.close()
@@ -110,9 +117,31 @@ def refresh_in_processes(
     return summary
 
 
+class _ToOwnLoggers(logging.Handler):
+    """Hands a record from a worker process to this process's logger of the same name."""
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        logging.getLogger(record.name).handle(record)
+        return True
+
+
+def _log_to(logs: Any) -> None:
+    """In a worker process: every record goes to the parent through `logs`, redacted here
+    (this process knows the tokens it decrypted; the parent does not)."""
+    from integrations.security.redaction import RedactingFilter
+
+    handler = logging.handlers.QueueHandler(logs)
+    handler.addFilter(RedactingFilter())
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger_ in loggers:
+        if isinstance(logger_, logging.Logger) and logger_.handlers:
+            logger_.handlers = [handler]
+
+
 def _child(
     work: Any,
     results: Any,
+    logs: Any,
     concurrency: int,
     processes: int,
     within: float,
@@ -125,6 +154,7 @@ def _child(
     import django
 
     django.setup()
+    _log_to(logs)
     from django.conf import settings
 
     from integrations.background.pool import refresh_all
