@@ -165,3 +165,30 @@ def test_a_process_that_dies_stops_the_run_instead_of_hanging_it(monkeypatch):
 
     assert summary[Outcome.ERROR] == 40
     assert time.monotonic() - started < 60
+
+
+def test_a_worker_process_redacts_its_log_records_before_sending_them():
+    """A worker process decrypted tokens its parent never saw: its records are redacted by
+    the site's filters before they leave it."""
+    import logging
+    import queue
+
+    from integrations.background.processes import _log_to
+    from integrations.security import secrets_registry
+
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    saved = {
+        logger: logger.handlers[:] for logger in loggers if isinstance(logger, logging.Logger)
+    }
+    logs: queue.Queue = queue.Queue()
+    secret = "a-token-only-this-process-knows"
+    try:
+        _log_to(logs)
+        secrets_registry.register(secret)
+        logging.getLogger("integrations.background").warning("refreshing with %s", secret)
+        record = logs.get_nowait()
+    finally:
+        for logger, handlers in saved.items():
+            logger.handlers = handlers
+    assert secret not in record.getMessage()
+    assert "[redacted]" in record.getMessage()

@@ -126,15 +126,17 @@ class _ToOwnLoggers(logging.Handler):
 
 
 def _log_to(logs: Any) -> None:
-    """In a worker process: every record goes to the parent through `logs`, redacted here
-    (this process knows the tokens it decrypted; the parent does not)."""
-    from integrations.security.redaction import RedactingFilter
-
+    """In a worker process: every record goes to the parent through `logs`, through the
+    filters of the handlers it replaces first (the site's redact secrets: this process knows
+    the tokens it decrypted, the parent does not)."""
     handler = logging.handlers.QueueHandler(logs)
-    handler.addFilter(RedactingFilter())
     loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
     for logger_ in loggers:
         if isinstance(logger_, logging.Logger) and logger_.handlers:
+            for replaced in logger_.handlers:
+                for kept in replaced.filters:
+                    if kept not in handler.filters:
+                        handler.addFilter(kept)
             logger_.handlers = [handler]
 
 
