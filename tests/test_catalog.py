@@ -801,10 +801,14 @@ def test_slack_a_revocation_refused_inside_a_200_is_recorded_as_failed(
 
 
 # Shapes of real provider tokens: Slack (xoxb-, xoxp-, xoxe.…, xoxe-1-), Notion (ntn_, nrt_,
-# secret_), a JWT's base64url header, Intuit's codes and refresh tokens (AB11 + digits).
+# secret_), a JWT's base64url header, Intuit's codes and refresh tokens (AB11 + digits), a
+# long run of hex digits outside a URL (Xero's opaque refresh tokens), and any token field
+# whose value is not one of the placeholders (A1, R1, <…>).
 TOKEN_SHAPED = re.compile(
     r"xox[abpre][.-][A-Za-z0-9.-]{6,}|\bntn_|\bnrt_|\bsecret_[A-Za-z0-9]{20,}"
     r"|eyJ[A-Za-z0-9_-]{8,}|\bAB11\d{6,}"
+    r"|(?<![/\w-])[0-9a-fA-F]{32,}(?![\w-])"
+    r"|\"(?:access|refresh|id)_token\"\s*:\s*\"(?![AR]\d+\"|<)[^\"]+\""
 )
 
 
