@@ -138,12 +138,7 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, AssociationAd
         ordering=F("credential_state__expires_at").asc(nulls_last=True),
     )
     def expires_in(self, obj: UserSocialAuth) -> str:
-        state = state_of(obj)
-        if state is None:
-            return "—"
-        return moment_html(
-            state.expires_at, past_prefix="expired ", compact=True, empty="no expiry"
-        )
+        return health.expiry_cell(obj)
 
     @admin.display(
         description="last refreshed",
@@ -160,10 +155,7 @@ class AssociationAdmin(ConnectFlowMixin, RevokeAndDisconnectMixin, AssociationAd
 
     @admin.display(description="expires")
     def expires(self, obj: UserSocialAuth) -> str:
-        state = state_of(obj)
-        if state is None:
-            return "— (no credential state recorded)"
-        return moment_html(state.expires_at, past_prefix="expired ", empty="no expiry")
+        return health.expiry_cell(obj, compact=False, missing="— (no credential state recorded)")
 
     @admin.display(description="last refreshed")
     def refreshed_when(self, obj: UserSocialAuth) -> str:

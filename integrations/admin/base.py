@@ -1,4 +1,5 @@
-"""What the association admin's parts share: its URL names and the "no such row" answer."""
+"""What the association admin's parts share: its URL names, the "no such row" answer, and
+the read-only inlines (a user's accounts, an association's history)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,21 @@ class AssociationAdminBase(_ModelAdmin):
             "Perhaps it was deleted?",
         )
         return HttpResponseRedirect(reverse(self.url_name("changelist")))
+
+
+class ReadOnlyInline:
+    """An inline that lists rows and changes nothing: no empty forms, no add, change or
+    delete (its fields are display methods and read-only fields)."""
+
+    extra = 0
+    max_num: int | None = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -16,9 +16,10 @@ from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from integrations.admin.masking import state_of
 from integrations.store.credentials import Status
 from integrations.store.times import now_datetime
-from integrations.templatetags.moments import relative_phrase
+from integrations.templatetags.moments import moment_html, relative_phrase
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,17 @@ def badge(association: Any) -> SafeString:
         item.key,
         title,
         item.label,
+    )
+
+
+def expiry_cell(association: Any, *, compact: bool = True, missing: str = "—") -> str:
+    """When the association's access token expires, as the admin shows it in a list or on a
+    page: from its CredentialState (`missing` when it has none)."""
+    state = state_of(association)
+    if state is None:
+        return missing
+    return moment_html(
+        state.expires_at, past_prefix="expired ", compact=compact, empty="no expiry"
     )
 
 

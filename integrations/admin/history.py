@@ -11,7 +11,7 @@ from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils.html import format_html
 
-from integrations.admin.base import ADMIN_CSS, ADMIN_JS
+from integrations.admin.base import ADMIN_CSS, ADMIN_JS, ReadOnlyInline
 from integrations.models import CredentialEvent
 from integrations.providers.registry import provider_title
 from integrations.templatetags.moments import moment_html
@@ -40,7 +40,7 @@ class CappedEventFormSet(BaseInlineFormSet):
         return super().get_queryset().count() if self.truncated else len(self._capped)
 
 
-class CredentialEventInline(admin.TabularInline):
+class CredentialEventInline(ReadOnlyInline, admin.TabularInline):
     """The association's history, newest first, read-only."""
 
     model = CredentialEvent
@@ -49,9 +49,6 @@ class CredentialEventInline(admin.TabularInline):
     template = "admin/custodian/credentialevent_inline.html"
     fields = ("when", "kind", "actor", "detail")
     readonly_fields = fields
-    extra = 0
-    max_num = 0
-    can_delete = False
     verbose_name = "history event"
     verbose_name_plural = "history (newest first)"
 
@@ -61,19 +58,6 @@ class CredentialEventInline(admin.TabularInline):
     @admin.display(description="when")
     def when(self, obj: CredentialEvent) -> str:
         return moment_html(obj.created)
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-
-
 
 
 @admin.register(CredentialEvent)

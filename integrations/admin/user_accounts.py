@@ -12,8 +12,7 @@ from django.utils.html import format_html
 from social_django.models import UserSocialAuth
 
 from integrations.admin import health
-from integrations.admin.base import ADMIN_CSS, ADMIN_JS
-from integrations.admin.masking import state_of
+from integrations.admin.base import ADMIN_CSS, ADMIN_JS, ReadOnlyInline
 from integrations.providers.registry import provider_title
 from integrations.templatetags.moments import moment_html
 
@@ -23,7 +22,7 @@ else:  # generic only in the type stubs
     _Inline = admin.TabularInline
 
 
-class ConnectedAccountInline(_Inline):
+class ConnectedAccountInline(ReadOnlyInline, _Inline):
     """The user's associations, those in trouble first. Shown to whoever may view
     associations; nothing here is a form field, and no secret is read."""
 
@@ -31,9 +30,6 @@ class ConnectedAccountInline(_Inline):
     fk_name = "user"
     fields = ("association", "provider_name", "account_uid", "status", "expires", "connected")
     readonly_fields = fields
-    extra = 0
-    max_num = 0
-    can_delete = False
     verbose_name = "connected account"
     verbose_name_plural = "connected accounts"
 
@@ -64,22 +60,8 @@ class ConnectedAccountInline(_Inline):
 
     @admin.display(description="expires")
     def expires(self, obj: UserSocialAuth) -> str:
-        state = state_of(obj)
-        if state is None:
-            return "—"
-        return moment_html(
-            state.expires_at, past_prefix="expired ", compact=True, empty="no expiry"
-        )
+        return health.expiry_cell(obj)
 
     @admin.display(description="connected")
     def connected(self, obj: UserSocialAuth) -> str:
         return moment_html(obj.created, compact=True)
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
