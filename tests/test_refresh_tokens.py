@@ -284,7 +284,8 @@ def test_unexpected_errors_make_the_exit_status_non_zero(granted, provider, monk
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("integrations.background.refresher.renew", broken)
+    # Every refresh, alone or in a chunk, builds its backend here.
+    monkeypatch.setattr("integrations.refreshing.single_flight.backend_instance", broken)
     out = io.StringIO()
     with pytest.raises(CommandError, match="2 unexpected errors"):
         run("--concurrency=2", stdout=out)

@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import queue
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from django.db import connections
 from social_django.models import UserSocialAuth
 
-from integrations.background.refresher import Outcome, Refresher, Summary
+from integrations.background.refresher import Attempt, Outcome, Refresher, Summary
 from integrations.providers.transport import close_thread_session
+from integrations.refreshing import batch
 
 logger = logging.getLogger(__name__)
 
@@ -69,21 +72,150 @@ def refresh_all(
     *,
     concurrency: int = 8,
     on_outcome: Callable[[Outcome], None] | None = None,
+    settle: Callable[[int, Attempt], Outcome] | None = None,
 ) -> Summary:
     """Refresh every association (each when still due); return the counts of outcomes.
 
+    `settle(id, attempt)` turns each one's first try into its outcome: by default it retries
+    transient failures (Refresher.retried); Celery's batch collects them for its own retry.
     `on_outcome` is called once per association, from the worker threads, one at a time.
     With `concurrency` 1 the work runs in the calling thread (and on its connection).
+
+    Where a chunk of rows can be locked at once (PostgreSQL), a few threads hold the chunks
+    and `concurrency` others make the token calls (run_chunks); elsewhere each of
+    `concurrency` threads refreshes one association at a time.
     """
+    finish = settle or refresher.retried
+    summary = Summary(Outcome)
+    if concurrency > 1 and batch.supported():
+        return run_chunks(
+            association_ids,
+            lambda chunk, run: {
+                pk: finish(pk, attempt) for pk, attempt in refresher.try_chunk(chunk, run).items()
+            },
+            summary,
+            error=Outcome.ERROR,
+            concurrency=concurrency,
+            on_outcome=on_outcome,
+        )
     return run_all(
         association_ids,
-        refresher.refresh,
-        Summary(Outcome),
+        lambda pk, row: finish(pk, refresher.try_once(pk, row)),
+        summary,
         error=Outcome.ERROR,
         concurrency=concurrency,
         on_outcome=on_outcome,
         load=load_associations,
     )
+
+
+class CallPool:
+    """Threads that make token calls for the threads holding the chunks' row locks.
+
+    A call touches no database, so these threads hold no connection; each keeps its own
+    provider connections alive (integrations/providers/transport.py) and closes them when
+    the pool closes.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._work: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._threads = [
+            threading.Thread(target=self._serve, name=f"provider-call-{index}", daemon=True)
+            for index in range(size)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def run(self, calls: list[tuple[Any, Callable[[], Any]]]) -> list[Any]:
+        """Make these calls on the pool's threads; return what each returned, or the
+        exception it raised, in order."""
+        futures: list[Future[Any]] = []
+        for _, work in calls:
+            future: Future[Any] = Future()
+            self._work.put((work, future))
+            futures.append(future)
+        return [future.result() for future in futures]
+
+    def _serve(self) -> None:
+        try:
+            while (item := self._work.get()) is not None:
+                work, future = item
+                try:
+                    future.set_result(work())
+                except Exception as error:
+                    future.set_result(error)
+        finally:
+            close_thread_session()
+            connections.close_all()
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._work.put(None)
+        for thread in self._threads:
+            thread.join()
+
+    def __enter__(self) -> CallPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def run_chunks(
+    association_ids: Iterable[int] | NextChunk,
+    task: Callable[[list[int], Callable[..., list[Any]]], Mapping[int, E]],
+    summary: Summary,
+    *,
+    error: E,
+    concurrency: int = 8,
+    on_outcome: Callable[[E], None] | None = None,
+) -> Summary:
+    """Run `task(chunk, run)` for every chunk of ids on a few threads, each holding a chunk
+    (and its row locks), with `run` making its token calls on a CallPool of `concurrency`
+    threads; count the outcome of each id in `summary` (an id the task returns nothing for,
+    or an unexpected exception, counts as `error`, and is logged).
+
+    Twice as many chunks as there are calls in flight are held at once, so that the calls
+    of one go on while another writes its results and locks the next.
+    """
+    next_chunk = (
+        association_ids if callable(association_ids) else from_list(association_ids, concurrency)
+    )
+    report_lock = threading.Lock()
+    holders = max(2, math.ceil(2 * concurrency / CHUNK))
+
+    def drain(calls: CallPool) -> None:
+        while (chunk := next_chunk()) is not None:
+            try:
+                outcomes = task(chunk, calls.run)
+            except Exception:
+                logger.exception("Unexpected error with associations %s", chunk)
+                outcomes = {}
+            for pk in chunk:
+                outcome = outcomes.get(pk, error)
+                summary.add(outcome)
+                if on_outcome is not None:
+                    with report_lock:
+                        on_outcome(outcome)
+
+    def holder(calls: CallPool) -> None:
+        try:
+            drain(calls)
+        finally:
+            connections.close_all()
+
+    with CallPool(concurrency) as calls:
+        threads = [
+            threading.Thread(target=holder, args=(calls,), name=f"background-{index}", daemon=True)
+            for index in range(holders)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return summary
 
 
 def run_all(

@@ -16,7 +16,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from django.conf import settings
 from social_django.models import UserSocialAuth
@@ -32,10 +33,13 @@ from integrations.exceptions import (
 )
 from integrations.providers.registry import keepalive_periods
 from integrations.providers.transport import observing
-from integrations.refreshing.single_flight import renew
+from integrations.refreshing import batch
+from integrations.refreshing.batch import RunCalls
+from integrations.refreshing.single_flight import Answer, Renewal, renew
 from integrations.store.credentials import Status, expires_at_of
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Failures that no retry can cure.
 PERMANENT_CAUSES = frozenset({"invalid_setting"})
@@ -139,28 +143,61 @@ class Refresher:
         `association`, when the caller has just read it (a batch is read in one query), saves
         the first try a query; the decision is made again under the row lock anyway.
         """
-        tries = 0
-        while True:
-            result = self.try_once(association_id, association)
-            association = None  # every later try reads the row again
-            tries += 1
-            if not result.retry or tries >= self.policy.attempts:
-                return result.outcome
+        return self.retried(association_id, self.try_once(association_id, association))
+
+    def retried(self, association_id: int, result: Attempt) -> Outcome:
+        """The outcome after `result`, the first try, and the retries it asks for."""
+        tries = 1
+        while result.retry and tries < self.policy.attempts:
             delay = self.policy.delay(tries, self.rand)
             logger.info(
                 "Retrying association %s in %.1fs (try %d failed)", association_id, delay, tries
             )
             self.sleep(delay)
+            result = self.try_once(association_id)
+            tries += 1
+        return result.outcome
 
-    def try_once(self, association_id: int, association: UserSocialAuth | None = None) -> Attempt:
+    def try_once(
+        self,
+        association_id: int,
+        association: UserSocialAuth | None = None,
+        *,
+        first: Attempt | None = None,
+    ) -> Attempt:
         """One try, in which the provider's refusals (429, 503: nothing was processed) are
-        tried again after the throttle's pause, MAX_REFUSALS calls in all."""
-        for _ in range(MAX_REFUSALS):
-            result = self.attempt(association_id, association)
-            if not result.refused:
-                break
-            association = None
+        tried again after the throttle's pause, MAX_REFUSALS calls in all (`first`: the
+        first call's result, when made already)."""
+        result = first or self.attempt(association_id, association)
+        calls = 1
+        while result.refused and calls < MAX_REFUSALS:
+            result = self.attempt(association_id)
+            calls += 1
         return result
+
+    def try_chunk(self, ids: list[int], run: RunCalls) -> dict[int, Attempt]:
+        """try_once for each of these associations; where the database allows, their rows
+        are locked, their calls made (together, by `run`) and their tokens written as one
+        (integrations/refreshing/batch.py). An unexpected exception is logged and counts as
+        an ERROR for its association."""
+        attempts: dict[int, Attempt] = {}
+        if batch.supported():
+            now = time.time()
+            results = batch.renew_chunk(
+                ids, due=lambda row: self.is_due(row, now), run=self._paced(run)
+            )
+            for pk, result in results.items():
+                attempts[pk] = self._unexpected(pk, partial(self._attempt_of, pk, result))
+                if attempts[pk].refused:
+                    attempts[pk] = self._unexpected(
+                        pk, partial(self.try_once, pk, first=attempts[pk])
+                    )
+        # Rows someone else held, or every row where a chunk cannot be locked: one by one.
+        rest = [pk for pk in ids if pk not in attempts]
+        rows = UserSocialAuth.objects.in_bulk(rest) if rest else {}
+        for pk in rest:
+            attempts[pk] = self._unexpected(pk, partial(self.try_once, pk, rows.get(pk)))
+        return {pk: attempts[pk] for pk in ids}
 
     def attempt(self, association_id: int, association: UserSocialAuth | None = None) -> Attempt:
         """One try: skip the association unless still due, refresh it single-flight within
@@ -169,12 +206,28 @@ class Refresher:
             association = UserSocialAuth.objects.filter(pk=association_id).first()
         if association is None or not self.is_due(association, time.time()):
             return Attempt(Outcome.SKIPPED)
-        provider = association.provider
+        found = association
+        return self._paced_call(association.provider, lambda: self._renew(found))
+
+    def _paced(self, run: RunCalls) -> RunCalls:
+        """`run`, each call within the provider's rate limit and the throttle's limit."""
+
+        def paced(calls: list[tuple[UserSocialAuth, Callable[[], Answer]]]) -> list[Any]:
+            return run(
+                [
+                    (row, partial(self._paced_call, row.provider, token_call))
+                    for row, token_call in calls
+                ]
+            )
+
+        return paced
+
+    def _paced_call(self, provider: str, work: Callable[[], T]) -> T:
         self.limiter.acquire(provider)
         started = self.throttle.acquire(provider)
         with observing() as calls:
             try:
-                return self._renew(association)
+                return work()
             finally:
                 self.throttle.release(provider, started, calls)
 
@@ -188,22 +241,42 @@ class Refresher:
                 # Due as long as the stored expiry is still the one just read: once another
                 # caller has replaced the token, this one does not refresh again.
                 renewal = renew(association, leeway=expires_at - time.time())
-        except CredentialsUnreadable:
+        except Exception as error:
+            return self._attempt_of(association.pk, error)
+        return self._attempt_of(association.pk, renewal)
+
+    @staticmethod
+    def _attempt_of(association_id: int, result: batch.Result) -> Attempt:
+        """The Attempt a renewal's result makes; an exception that is no refresh outcome is
+        raised again."""
+        if result is None:
+            return Attempt(Outcome.SKIPPED)
+        if isinstance(result, Renewal):
+            return Attempt(Outcome.REFRESHED if result.refreshed else Outcome.SKIPPED)
+        if isinstance(result, CredentialsUnreadable):
             # No configured key reads this row: no retry cures that, and the row is kept as
             # it is so that restoring the key brings it back.
-            logger.warning("Association %s has undecryptable credentials", association.pk)
+            logger.warning("Association %s has undecryptable credentials", association_id)
             return Attempt(Outcome.FAILED)
-        except ProviderNotOffered:
+        if isinstance(result, ProviderNotOffered):
             return Attempt(Outcome.SKIPPED)
-        except ReauthRequired:
+        if isinstance(result, ReauthRequired):
             return Attempt(Outcome.REAUTH_REQUIRED)
-        except RefreshFailed as error:
+        if isinstance(result, RefreshFailed):
             return Attempt(
                 Outcome.FAILED,
-                retry=error.cause not in PERMANENT_CAUSES,
-                refused=_refused(error),
+                retry=result.cause not in PERMANENT_CAUSES,
+                refused=_refused(result),
             )
-        return Attempt(Outcome.REFRESHED if renewal.refreshed else Outcome.SKIPPED)
+        raise result
+
+    @staticmethod
+    def _unexpected(association_id: int, work: Callable[[], Attempt]) -> Attempt:
+        try:
+            return work()
+        except Exception:
+            logger.exception("Unexpected error with association %s", association_id)
+            return Attempt(Outcome.ERROR)
 
     def is_due(self, association: UserSocialAuth, now: float) -> bool:
         """Due by expiry within the window, or by keep-alive; never when awaiting reconnect."""

@@ -26,9 +26,9 @@ from django.conf import settings
 from integrations.background.approvals import ApprovalChecker, ApprovalOutcome
 from integrations.background.backoff import RetryPolicy
 from integrations.background.due import awaiting_approval, due_associations
-from integrations.background.pool import load_associations, run_all
+from integrations.background.pool import refresh_all
 from integrations.background.rate_limit import RateLimiter
-from integrations.background.refresher import Outcome, Refresher, Summary
+from integrations.background.refresher import Attempt, Outcome, Refresher, Summary
 from integrations.background.throttle import Throttle
 from integrations.providers.registry import keepalive_periods
 from site_config.celery import app
@@ -107,19 +107,16 @@ def refresh_batch(
     refresher = Refresher.from_settings(within=within, limiter=_limiter(), throttle=_throttle())
     retry_ids: list[int] = []
 
-    def one(pk: int, association: Any) -> Outcome:
-        result = refresher.try_once(pk, association)
+    def settle(pk: int, result: Attempt) -> Outcome:
         if result.retry:
             retry_ids.append(pk)
         return result.outcome
 
-    summary = run_all(
+    summary = refresh_all(
         association_ids,
-        one,
-        Summary(Outcome),
-        error=Outcome.ERROR,
+        refresher,
         concurrency=settings.CUSTODIAN_REFRESH_CONCURRENCY,
-        load=load_associations,
+        settle=settle,
     )
     tries = self.request.retries + 1
     if retry_ids and tries < policy.attempts:

@@ -32,9 +32,19 @@ from integrations.store import crypto
 from integrations.store.credentials import Credentials, Status, fingerprint, read_credentials
 from integrations.store.history import record_event
 from integrations.store.statements import lock_association
-from integrations.store.writes import patch_association, store_token_response
+from integrations.store.writes import patch_association, token_response_patch
 
 logger = logging.getLogger(__name__)
+
+# What a token call raises when the provider (or the way to it) is at fault: social-core's
+# errors, requests' errors, and an answer it could not read.
+PROVIDER_TROUBLE = (
+    SocialAuthBaseException,
+    requests.RequestException,
+    ValueError,
+    KeyError,
+    TypeError,
+)
 
 # The reauth reason of an invalid_grant that follows such a refresh.
 RESPONSE_LOST = "refresh_response_lost"
@@ -108,7 +118,7 @@ def refresh_after_rejection(association: UserSocialAuth, rejected_access_token: 
 
 
 @dataclass
-class _Outcome:
+class RowOutcome:
     credentials: Credentials
     refreshed: bool = False
     reauth_reason: str = ""
@@ -116,6 +126,17 @@ class _Outcome:
     failure: RefreshFailed | None = None
     failure_detail: str = ""
     unreadable: bool = False
+    # The sealed fields a refresh writes (patch_association), when it is not written yet.
+    pending: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the token endpoint said to a refresh: its response, or the error social-core or
+    requests raised for it (provider trouble, classified by _settle)."""
+
+    response: Any = None
+    error: Exception | None = None
 
 
 def _refresh_locked(
@@ -134,8 +155,14 @@ def _refresh_locked(
             # Not with an actor: their row is checked only at commit on PostgreSQL, and an
             # actor deleted meanwhile must not roll back tokens the provider has rotated.
             record_event(row, CredentialEvent.Kind.REFRESHED)
-    # Other side effects only after the transaction is over: receivers see committed state,
-    # and a failure's history entry is not rolled back with it.
+    return finish(association, row, outcome, actor=actor)
+
+
+def finish(
+    association: UserSocialAuth, row: UserSocialAuth, outcome: RowOutcome, *, actor: Any = None
+) -> Renewal:
+    """A refresh's side effects once its transaction is over (receivers see committed state,
+    and a failure's history entry is not rolled back with it); raise what the outcome says."""
     association.extra_data = row.extra_data
     if outcome.unreadable:
         record_event(
@@ -166,17 +193,32 @@ def _refresh_locked(
     return Renewal(outcome.credentials, outcome.refreshed)
 
 
-def _refresh_row(row: UserSocialAuth, needs_refresh: Callable[[Credentials], bool]) -> _Outcome:
+def _refresh_row(row: UserSocialAuth, needs_refresh: Callable[[Credentials], bool]) -> RowOutcome:
     """Decide and do the refresh of a locked row. Never raises for provider trouble."""
+    decided = decide(row, needs_refresh)
+    if isinstance(decided, RowOutcome):
+        return decided
+    outcome = settle(row, decided, call(row, decided))
+    if outcome.pending is not None:
+        patch_association(row, outcome.pending, savepoint=False)
+        outcome.pending = None
+    return outcome
+
+
+def decide(
+    row: UserSocialAuth, needs_refresh: Callable[[Credentials], bool]
+) -> RowOutcome | Credentials:
+    """What to do with a locked row: the outcome when no token call is to be made, else the
+    current credentials to refresh."""
     try:
         current = read_credentials(row.extra_data or {})
     except crypto.DecryptionError:
         # Never overwritten here: restoring the missing key makes the row readable again.
-        return _Outcome(Credentials("", None, "Bearer", "", None, Status.ACTIVE), unreadable=True)
+        return RowOutcome(Credentials("", None, "Bearer", "", None, Status.ACTIVE), unreadable=True)
     if current.status == Status.REAUTH_REQUIRED:
-        return _Outcome(current, reauth_reason="reauthentication_required")
+        return RowOutcome(current, reauth_reason="reauthentication_required")
     if not needs_refresh(current):
-        return _Outcome(current)
+        return RowOutcome(current)
     if not current.refresh_token:
         # Public clients get no refresh token (Monzo): only a new login helps.
         return _mark_reauth(row, current, "no_refresh_token")
@@ -185,26 +227,40 @@ def _refresh_row(row: UserSocialAuth, needs_refresh: Callable[[Credentials], boo
         # The provider said when the refresh token dies: sending it now only earns an
         # invalid_grant (and, at some providers, a strike against the client).
         return _mark_reauth(row, current, "refresh_token_expired")
+    return current
 
+
+def call(row: UserSocialAuth, current: Credentials) -> Answer:
+    """The token call itself; touches no database, so it may run on any thread while the row's
+    lock is held by another (a background sweep's chunk)."""
     backend = backend_instance(row.provider)
     try:
-        response = backend.refresh_token(current.refresh_token)
-    except SocialAuthBaseException as error:
+        return Answer(response=backend.refresh_token(current.refresh_token))
+    except PROVIDER_TROUBLE as error:
+        return Answer(error=error)
+
+
+def settle(row: UserSocialAuth, current: Credentials, answer: Answer) -> RowOutcome:
+    """The outcome of a token call: new tokens to write (`pending`), or the failure."""
+    error = answer.error
+    if isinstance(error, SocialAuthBaseException):
         if _means_reconnect(row.provider, error):
             return _on_rejected_grant(row, current, error)
         return _failed(row, current, error.code, error)
-    except (requests.RequestException, ValueError, KeyError, TypeError) as error:
+    if error is not None:
         return _failed(row, current, type(error).__name__, error)
-
     now = time.time()
-    fresh = store_token_response(
-        row, response, previous_refresh_token=current.refresh_token, now=now,
-        extra={"refreshed_at": int(now)}, savepoint=False,
+    fields, fresh = token_response_patch(
+        row,
+        answer.response,
+        previous_refresh_token=current.refresh_token,
+        now=now,
+        extra={"refreshed_at": int(now)},
     )
     # Routine (the history has it, and a sweep's summary counts it): not worth an INFO line
     # per token when thousands are refreshed at once.
     logger.debug("Refreshed %s token of association %s", row.provider, row.pk)
-    return _Outcome(fresh, refreshed=True)
+    return RowOutcome(fresh, refreshed=True, pending=fields)
 
 
 def _means_reconnect(provider: str, error: SocialAuthBaseException) -> bool:
@@ -218,7 +274,7 @@ def _means_reconnect(provider: str, error: SocialAuthBaseException) -> bool:
 
 def _on_rejected_grant(
     row: UserSocialAuth, used: Credentials, error: SocialAuthBaseException
-) -> _Outcome:
+) -> RowOutcome:
     """Handle invalid_grant: re-read first, since another host may have rotated meanwhile."""
     latest_data = (
         UserSocialAuth.objects.filter(pk=row.pk).values_list("extra_data", flat=True).first()
@@ -227,7 +283,7 @@ def _on_rejected_grant(
     latest = read_credentials(latest_data)
     if latest.refresh_token and latest.refresh_token != used.refresh_token:
         row.extra_data = latest_data
-        return _Outcome(latest)
+        return RowOutcome(latest)
     if CredentialEvent.objects.filter(
         association_id=row.pk,
         kind=CredentialEvent.Kind.REFRESH_FAILED,
@@ -240,15 +296,15 @@ def _on_rejected_grant(
     return _mark_reauth(row, used, str(code or error.code))
 
 
-def _mark_reauth(row: UserSocialAuth, current: Credentials, reason: str) -> _Outcome:
+def _mark_reauth(row: UserSocialAuth, current: Credentials, reason: str) -> RowOutcome:
     """Flag the row for reconnect; the stored tokens stay as they were (nothing is lost)."""
     patch = {"status": Status.REAUTH_REQUIRED, "status_reason": reason}
     patch_association(row, patch)
     logger.warning("Association %s (%s) needs reconnecting: %s", row.pk, row.provider, reason)
-    return _Outcome(current, reauth_reason=reason, newly_flagged=True)
+    return RowOutcome(current, reauth_reason=reason, newly_flagged=True)
 
 
-def _failed(row: UserSocialAuth, current: Credentials, cause: str, error: Exception) -> _Outcome:
+def _failed(row: UserSocialAuth, current: Credentials, cause: str, error: Exception) -> RowOutcome:
     logger.warning("Refreshing association %s (%s) failed: %s", row.pk, row.provider, cause)
     failure = RefreshFailed(row.provider, row.uid, cause)
     failure.__cause__ = error
@@ -258,7 +314,7 @@ def _failed(row: UserSocialAuth, current: Credentials, cause: str, error: Except
         # token. The history remembers which token was spent in doubt, so that a following
         # invalid_grant can be told apart (the stored credentials stay byte-for-byte).
         detail = f"{cause}; {_in_doubt_marker(current.refresh_token)}"
-    return _Outcome(current, failure=failure, failure_detail=detail)
+    return RowOutcome(current, failure=failure, failure_detail=detail)
 
 
 def _in_doubt_marker(refresh_token: str | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.utils import timezone
@@ -29,3 +30,23 @@ def record_event(
     event.pk = statements.insert_event(event)
     event._state.adding = False
     return event
+
+
+def record_events(associations: Iterable[UserSocialAuth], kind: str) -> None:
+    """Append the same kind of event, without an actor, to each association's history, in
+    one statement (a background sweep's refreshed chunk)."""
+    created = timezone.now()
+    statements.insert_events(
+        [
+            CredentialEvent(
+                association_id=association.pk,
+                user_id=association.user_id,
+                provider=association.provider,
+                uid=association.uid,
+                kind=kind,
+                detail="",
+                created=created,
+            )
+            for association in associations
+        ]
+    )

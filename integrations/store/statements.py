@@ -185,3 +185,112 @@ def _adapt(connection: Any, value: Any) -> Any:
     if hasattr(value, "tzinfo"):
         return connection.ops.adapt_datetimefield_value(value)
     return value
+
+
+# A background sweep works on chunks of associations: one statement locks a chunk, one writes
+# all its refreshed tokens (with their index), one appends all their history entries. PostgreSQL
+# only: SQLite has no row locks (a refresh holds its write lock, so refreshes are serial there).
+
+
+@cache
+def _lock_many_sql(alias: str) -> str:
+    table, column = _names(UserSocialAuth, alias)
+    return (
+        f"SELECT {', '.join(column[name] for name in LOCKED_FIELDS)} FROM {table} "  # noqa: S608
+        f"WHERE {column['id']} = ANY(%s) ORDER BY {column['id']} FOR UPDATE SKIP LOCKED"
+    )
+
+
+def lock_associations(ids: list[int], *, using: str = "default") -> list[UserSocialAuth]:
+    """Lock the rows of these associations that nobody else holds, until the caller's
+    transaction ends, and return them (LOCKED_FIELDS loaded). A row held by someone else (a
+    request refreshing it right now) or gone is left out: the caller deals with it alone."""
+    connection = connections[using]
+    if not connection.features.has_select_for_update_skip_locked:
+        raise NotSupportedError(f"locking a chunk of rows needs SKIP LOCKED ({connection.vendor})")
+    with connection.cursor() as cursor:
+        cursor.execute(_lock_many_sql(using), [list(ids)])
+        fetched = cursor.fetchall()
+    at = LOCKED_FIELDS.index("extra_data")
+    extra_data = UserSocialAuth._meta.get_field("extra_data")
+    rows = []
+    for row in fetched:
+        values = list(row)
+        values[at] = extra_data.from_db_value(values[at], None, connection)  # type: ignore[arg-type]
+        rows.append(UserSocialAuth.from_db(using, list(LOCKED_FIELDS), values))
+    return rows
+
+
+@cache
+def _merge_many_sql(alias: str, count: int, state: tuple[str, ...]) -> str:
+    table, column = _names(UserSocialAuth, alias)
+    state_table, state_column = _names(CredentialState, alias)
+    data = column["extra_data"]
+    # Typed in the VALUES list: PostgreSQL takes a column's type from its first row.
+    casts = "".join(f", %s::{'text' if name == 'status' else 'timestamptz'}" for name in state)
+    row = f"(%s::bigint, %s::text[], %s::jsonb, %s::timestamptz{casts})"
+    names = ", ".join(["id", "removed", "kept", "modified", *(f"s{i}" for i in range(len(state)))])
+    values = f"patches({names}) AS (VALUES {', '.join([row] * count)})"
+    update = (
+        f"UPDATE {table} SET {data} = ((COALESCE({data}, '{{}}'::jsonb) - patches.removed) "  # noqa: S608
+        f"|| patches.kept), {column['modified']} = patches.modified FROM patches "
+        f"WHERE {table}.{column['id']} = patches.id RETURNING {table}.{column['id']} AS id"
+    )
+    if not state:
+        return f"WITH {values}, merged AS ({update}) SELECT id FROM merged"  # noqa: S608
+    assignments = ", ".join(f"{state_column[name]} = patches.s{i}" for i, name in enumerate(state))
+    return (
+        f"WITH {values}, merged AS ({update}), indexed AS ("  # noqa: S608
+        f"UPDATE {state_table} SET {assignments} FROM patches WHERE "
+        f"{state_table}.{state_column['association_id']} = patches.id AND patches.id IN "
+        f"(SELECT id FROM merged) RETURNING {state_table}.{state_column['association_id']} AS id"
+        f") SELECT id FROM indexed"
+    )
+
+
+def merge_many(
+    patches: Mapping[int, Mapping[str, Any]],
+    *,
+    modified: Any,
+    state: Mapping[int, Mapping[str, Any]],
+    using: str = "default",
+) -> set[int]:
+    """merge_extra_data for many associations in one statement (PostgreSQL): `patches` by
+    association id, each with its CredentialState columns in `state` (every one naming the same
+    columns). Return the ids whose index row was set (the others have none yet; without
+    `state`, the ids whose row was written)."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        raise NotSupportedError(f"merging many rows is not implemented for {connection.vendor}")
+    names = tuple(sorted(next(iter(state.values()), {})))
+    modified = connection.ops.adapt_datetimefield_value(modified)
+    params: list[Any] = []
+    for pk, patch in patches.items():
+        removed = [key for key, value in patch.items() if value is None]
+        kept = {key: value for key, value in patch.items() if value is not None}
+        columns = state.get(pk, {})
+        params += [pk, removed, json.dumps(kept), modified]
+        params += [_adapt(connection, columns.get(name)) for name in names]
+    with connection.cursor() as cursor:
+        cursor.execute(_merge_many_sql(using, len(patches), names), params)
+        return {row[0] for row in cursor.fetchall()}
+
+
+@cache
+def _events_sql(alias: str, count: int) -> str:
+    table, column = _names(CredentialEvent, alias)
+    row = f"({', '.join(['%s'] * len(EVENT_FIELDS))})"
+    return (
+        f"INSERT INTO {table} ({', '.join(column[name] for name in EVENT_FIELDS)}) "  # noqa: S608
+        f"VALUES {', '.join([row] * count)}"
+    )
+
+
+def insert_events(events: list[CredentialEvent], *, using: str = "default") -> None:
+    """Insert these history entries (their fields set, `created` included) in one statement."""
+    if not events:
+        return
+    connection = connections[using]
+    params = [_adapt(connection, getattr(event, name)) for event in events for name in EVENT_FIELDS]
+    with connection.cursor() as cursor:
+        cursor.execute(_events_sql(using, len(events)), params)

@@ -95,15 +95,32 @@ def store_token_response(
 
     The in-memory `association.extra_data` is updated too, so callers can go on using it.
     """
+    fields, credentials = token_response_patch(
+        association, response, previous_refresh_token=previous_refresh_token, now=now, extra=extra
+    )
+    patch_association(association, fields, savepoint=savepoint)
+    return credentials
+
+
+def token_response_patch(
+    association: UserSocialAuth,
+    response: Mapping[str, Any],
+    *,
+    previous_refresh_token: str | None,
+    now: float,
+    extra: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], Credentials]:
+    """What storing a token response writes (normalized, sealed: for patch_association or
+    patch_many), and the credentials the row then holds."""
     fields = {
         **token_fields_from_response(
             response, previous_refresh_token=previous_refresh_token, now=now
         ),
         **(extra or {}),
     }
-    patch_association(association, seal(fields), savepoint=savepoint)
-    return credentials_of(
-        association.extra_data,
+    sealed = superseding_psa_expiry(seal(fields))
+    return sealed, credentials_of(
+        _mirrored(association.extra_data, sealed),
         access_token=fields["access_token"],
         refresh_token=fields["refresh_token"],
     )
@@ -116,5 +133,36 @@ def patch_association(
     the way the database applied it (None removes a key)."""
     fields = superseding_psa_expiry(fields)
     merge_extra_data(association.pk, fields, savepoint=savepoint)
-    merged = {**(association.extra_data or {}), **fields}
-    association.extra_data = {key: value for key, value in merged.items() if value is not None}
+    association.extra_data = _mirrored(association.extra_data, fields)
+
+
+def patch_many(patches: Mapping[UserSocialAuth, Mapping[str, Any]]) -> None:
+    """patch_association for many associations, in a statement or two (PostgreSQL), inside
+    the caller's transaction: a background sweep writes a whole chunk's refreshed tokens so."""
+    groups: dict[tuple[str, ...], dict[UserSocialAuth, dict[str, Any]]] = {}
+    for association, fields in patches.items():
+        fields = superseding_psa_expiry(fields)
+        groups.setdefault(tuple(key for key in INDEXED if key in fields), {})[association] = fields
+    modified = timezone.now()
+    for keys, group in groups.items():
+        state = {
+            association.pk: _columns({key: fields[key] for key in keys})
+            for association, fields in group.items()
+        }
+        indexed = statements.merge_many(
+            {association.pk: fields for association, fields in group.items()},
+            modified=modified,
+            state=state if keys else {},
+        )
+        for association, fields in group.items():
+            if keys and association.pk not in indexed:
+                CredentialState.objects.get_or_create(
+                    association_id=association.pk, defaults=state[association.pk]
+                )
+            association.extra_data = _mirrored(association.extra_data, fields)
+
+
+def _mirrored(extra_data: Mapping[str, Any] | None, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """`extra_data` with `fields` merged as the database merges them (None removes a key)."""
+    merged = {**(extra_data or {}), **fields}
+    return {key: value for key, value in merged.items() if value is not None}
