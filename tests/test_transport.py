@@ -131,6 +131,21 @@ def test_a_redirect_is_followed_as_requests_follows_it(server):
     assert [answer.status_code for answer in response.history] == [307]
 
 
+def test_an_answer_carries_what_requests_gives(server):
+    ours = transport.request("POST", f"{server}/token", data={"a": "1"}, timeout=5)
+    theirs = requests.request("POST", f"{server}/token", data={"a": "1"}, timeout=5)
+
+    for name in ("status_code", "url", "reason", "encoding", "content", "history", "ok"):
+        assert getattr(ours, name) == getattr(theirs, name), name
+    assert {key: value for key, value in ours.headers.items() if key != "Date"} == {
+        key: value for key, value in theirs.headers.items() if key != "Date"
+    }
+    # The answer's own cookies are readable on it; they only never reach the next call.
+    assert ours.cookies.get("session") == theirs.cookies.get("session") == "someone-elses"
+    assert ours.elapsed.total_seconds() > 0
+    assert ours.request.body == theirs.request.body == "a=1"
+
+
 def test_observing_notes_status_time_and_retry_after(server):
     with transport.observing() as calls:
         transport.request("GET", f"{server}/token", timeout=5)

@@ -4,8 +4,8 @@ Threads in one process share one core (the GIL): past a few hundred refreshes a 
 refreshing process, not the provider, becomes the limit. `refresh_in_processes` starts N
 worker processes (spawned: each sets Django up from the same settings module and
 environment), hands them chunks of ids through a queue (the most urgent first, whoever is
-free takes the next), and gathers their outcomes one by one, so that the counts and the
-progress bar are the same as with threads alone.
+free takes the next), and gathers their outcomes (a few at a time), so that the counts and
+the progress bar are the same as with threads alone.
 
 Each process runs its share of the concurrency on its threads, with a throttle of its own
 (integrations/background/throttle.py): a provider's Retry-After is honoured by every
@@ -19,6 +19,8 @@ import logging.handlers
 import multiprocessing
 import os
 import queue
+import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 _DONE = "done"
 POLL_SECONDS = 0.5
+REPORT_EVERY = 16
+REPORT_SECONDS = 0.2
 
 
 def refresh_in_processes(
@@ -96,10 +100,11 @@ def refresh_in_processes(
         if message == _DONE:
             finished += 1
             continue
-        outcome = Outcome[message]
-        summary.add(outcome)
-        if on_outcome is not None:
-            on_outcome(outcome)
+        for name in message:
+            outcome = Outcome[name]
+            summary.add(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
     for child in children:
         child.join()
     listener.stop()
@@ -173,6 +178,7 @@ def _child(
             work.put(None)
         return chunk
 
+    reporter = _Reporter(results)
     try:
         refresh_all(
             next_chunk,
@@ -180,7 +186,40 @@ def _child(
                 within=within, limiter=limiter, throttle=Throttle(concurrency)
             ),
             concurrency=concurrency,
-            on_outcome=lambda outcome: results.put(outcome.name),
+            on_outcome=reporter.add,
         )
     finally:
+        reporter.flush()
         results.put(_DONE)
+
+
+class _Reporter:
+    """Sends outcomes to the parent a few at a time: a message per refresh, each waking this
+    process's queue thread and the parent, cost more CPU than some refreshes' own statements.
+    The parent's count (and progress bar) lags by at most REPORT_EVERY outcomes or
+    REPORT_SECONDS."""
+
+    def __init__(self, results: Any) -> None:
+        self._results = results
+        self._pending: list[str] = []
+        self._sent_at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def add(self, outcome: Any) -> None:
+        with self._lock:
+            self._pending.append(outcome.name)
+            if (
+                len(self._pending) >= REPORT_EVERY
+                or time.monotonic() - self._sent_at >= REPORT_SECONDS
+            ):
+                self._send()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._send()
+
+    def _send(self) -> None:
+        if self._pending:
+            self._results.put(self._pending)
+            self._pending = []
+        self._sent_at = time.monotonic()

@@ -29,7 +29,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import transaction
+from social_core.utils import setting_name
 from social_django.strategy import DjangoStrategy
 
 from backends.profiles import profile_for
@@ -46,6 +48,21 @@ def asked_for_another_account(strategy: Any) -> bool:
     if getattr(strategy, "request", None) is None:
         return False
     return strategy.request_data().get(ANOTHER_ACCOUNT) == ASKED
+
+
+# Which of a setting's names (SOCIAL_AUTH_<BACKEND>_X, SOCIAL_AUTH_X, X) the site defines, by
+# (X, backend name); None when none is. PSA tries them in turn on every lookup, each miss an
+# exception: a token call looks up five settings, which cost a tenth of its CPU. The value is
+# still read from the settings on every lookup; only which name holds it is remembered, and
+# forgotten whenever a setting changes (tests).
+_defined: dict[tuple[str, str | None], str | None] = {}
+
+
+def _forget_defined(**kwargs: Any) -> None:
+    _defined.clear()
+
+
+setting_changed.connect(_forget_defined, dispatch_uid="custodian-strategy-settings")
 
 
 class CustodianStrategy(DjangoStrategy):
@@ -73,7 +90,7 @@ class CustodianStrategy(DjangoStrategy):
         sets SOCIAL_AUTH_<NAME>_AUTH_EXTRA_ARGUMENTS or _SCOPE keeps its own. The another-
         account flag is added to FIELDS_STORED_IN_SESSION.
         """
-        value = super().setting(name, default, backend)
+        value = self._psa_setting(name, default, backend)
         if name == "FIELDS_STORED_IN_SESSION":
             stored = list(value or [])
             return stored if ANOTHER_ACCOUNT in stored else [*stored, ANOTHER_ACCOUNT]
@@ -88,6 +105,30 @@ class CustodianStrategy(DjangoStrategy):
             if scopes:
                 return [*(value or []), *scopes]
         return value
+
+    def _psa_setting(self, name: str, default: Any, backend: Any) -> Any:
+        """PSA's own lookup (BaseStrategy.setting), remembering which name is defined."""
+        key = (name, backend.name if backend else None)
+        if key not in _defined:
+            names = [setting_name(name), name]
+            if backend:
+                names.insert(0, setting_name(backend.name, name))
+            _defined[key] = next((each for each in names if self._defines(each)), None)
+        found = _defined[key]
+        if found is None:
+            return default
+        try:
+            return self.get_setting(found)
+        except (AttributeError, KeyError):  # gone without a signal: look again, as PSA does
+            _defined.pop(key, None)
+            return super().setting(name, default, backend)
+
+    def _defines(self, name: str) -> bool:
+        try:
+            self.get_setting(name)
+        except (AttributeError, KeyError):
+            return False
+        return True
 
     def _authorization_params(self, backend: Any, value: Any, default: Any) -> dict[str, str]:
         """The site's own AUTH_EXTRA_ARGUMENTS, else the profile's `auth_params`; plus the
