@@ -47,5 +47,5 @@ def test_a_value_changed_or_removed_without_a_signal_is_still_read_afresh(settin
     # Plain assignment to django.conf.settings sends no setting_changed.
     django_settings.SOCIAL_AUTH_ACME_WIDGETS = "changed in place"
     assert lookups(strategy) == "changed in place"
-    del django_settings.SOCIAL_AUTH_ACME_WIDGETS
+    delattr(django_settings, "SOCIAL_AUTH_ACME_WIDGETS")
     assert lookups(strategy) == "site-wide"
