@@ -222,25 +222,29 @@ def lock_associations(ids: list[int], *, using: str = "default") -> list[UserSoc
 
 
 @cache
-def _merge_many_sql(alias: str, count: int, state: tuple[str, ...]) -> str:
+def _merge_many_sql(alias: str, state: tuple[str, ...]) -> str:
+    """One statement of the same text (and so parsed once by the driver) for any number of
+    rows: their values come as one array per column, unnested into rows."""
     table, column = _names(UserSocialAuth, alias)
     state_table, state_column = _names(CredentialState, alias)
     data = column["extra_data"]
-    # Typed in the VALUES list: PostgreSQL takes a column's type from its first row.
-    casts = "".join(f", %s::{'text' if name == 'status' else 'timestamptz'}" for name in state)
-    row = f"(%s::bigint, %s::text[], %s::jsonb, %s::timestamptz{casts})"
-    names = ", ".join(["id", "removed", "kept", "modified", *(f"s{i}" for i in range(len(state)))])
-    values = f"patches({names}) AS (VALUES {', '.join([row] * count)})"
+    arrays = ", ".join(
+        ["%s::bigint[]", "%s::jsonb[]", "%s::jsonb[]"]
+        + [f"%s::{'text' if name == 'status' else 'timestamptz'}[]" for name in state]
+    )
+    names = ", ".join(["id", "removed", "kept", *(f"s{i}" for i in range(len(state)))])
+    patches = f"patches AS (SELECT * FROM unnest({arrays}) AS patches({names}))"  # noqa: S608
     update = (
-        f"UPDATE {table} SET {data} = ((COALESCE({data}, '{{}}'::jsonb) - patches.removed) "  # noqa: S608
-        f"|| patches.kept), {column['modified']} = patches.modified FROM patches "
+        f"UPDATE {table} SET {data} = ((COALESCE({data}, '{{}}'::jsonb) - "  # noqa: S608
+        f"ARRAY(SELECT jsonb_array_elements_text(patches.removed))) || patches.kept), "
+        f"{column['modified']} = %s FROM patches "
         f"WHERE {table}.{column['id']} = patches.id RETURNING {table}.{column['id']} AS id"
     )
     if not state:
-        return f"WITH {values}, merged AS ({update}) SELECT id FROM merged"  # noqa: S608
+        return f"WITH {patches}, merged AS ({update}) SELECT id FROM merged"  # noqa: S608
     assignments = ", ".join(f"{state_column[name]} = patches.s{i}" for i, name in enumerate(state))
     return (
-        f"WITH {values}, merged AS ({update}), indexed AS ("  # noqa: S608
+        f"WITH {patches}, merged AS ({update}), indexed AS ("  # noqa: S608
         f"UPDATE {state_table} SET {assignments} FROM patches WHERE "
         f"{state_table}.{state_column['association_id']} = patches.id AND patches.id IN "
         f"(SELECT id FROM merged) RETURNING {state_table}.{state_column['association_id']} AS id"
@@ -263,34 +267,42 @@ def merge_many(
     if connection.vendor != "postgresql":
         raise NotSupportedError(f"merging many rows is not implemented for {connection.vendor}")
     names = tuple(sorted(next(iter(state.values()), {})))
-    modified = connection.ops.adapt_datetimefield_value(modified)
-    params: list[Any] = []
-    for pk, patch in patches.items():
-        removed = [key for key, value in patch.items() if value is None]
-        kept = {key: value for key, value in patch.items() if value is not None}
-        columns = state.get(pk, {})
-        params += [pk, removed, json.dumps(kept), modified]
-        params += [_adapt(connection, columns.get(name)) for name in names]
+    ids = list(patches)
+    params: list[Any] = [
+        ids,
+        [json.dumps([key for key, value in patches[pk].items() if value is None]) for pk in ids],
+        [
+            json.dumps({key: value for key, value in patches[pk].items() if value is not None})
+            for pk in ids
+        ],
+    ]
+    params += [[_adapt(connection, state[pk].get(name)) for pk in ids] for name in names]
+    params.append(connection.ops.adapt_datetimefield_value(modified))
     with connection.cursor() as cursor:
-        cursor.execute(_merge_many_sql(using, len(patches), names), params)
+        cursor.execute(_merge_many_sql(using, names), params)
         return {row[0] for row in cursor.fetchall()}
 
 
 @cache
-def _events_sql(alias: str, count: int) -> str:
+def _events_sql(alias: str) -> str:
     table, column = _names(CredentialEvent, alias)
-    row = f"({', '.join(['%s'] * len(EVENT_FIELDS))})"
+    types = {"association_id": "bigint", "user_id": "bigint", "actor_id": "bigint"}
+    types["created"] = "timestamptz"
+    arrays = ", ".join(f"%s::{types.get(name, 'text')}[]" for name in EVENT_FIELDS)
     return (
         f"INSERT INTO {table} ({', '.join(column[name] for name in EVENT_FIELDS)}) "  # noqa: S608
-        f"VALUES {', '.join([row] * count)}"
+        f"SELECT * FROM unnest({arrays})"
     )
 
 
 def insert_events(events: list[CredentialEvent], *, using: str = "default") -> None:
-    """Insert these history entries (their fields set, `created` included) in one statement."""
+    """Insert these history entries (their fields set, `created` included) in one statement
+    (PostgreSQL)."""
     if not events:
         return
     connection = connections[using]
-    params = [_adapt(connection, getattr(event, name)) for event in events for name in EVENT_FIELDS]
+    params = [
+        [_adapt(connection, getattr(event, name)) for event in events] for name in EVENT_FIELDS
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(_events_sql(using, len(events)), params)
+        cursor.execute(_events_sql(using), params)
