@@ -183,3 +183,52 @@ def test_a_missing_index_row_is_created_by_the_chunk_write(fast_provider):
 
     state = CredentialState.objects.get(association_id=rows[0].pk)
     assert int(state.expires_at.timestamp()) == stored(rows[0]).expires_at
+
+
+def test_a_deferred_call_leaves_its_row_to_the_caller_untouched_and_unlocked(fast_provider):
+    rows = grant_associations(fast_provider, 2, expires_at=int(time.time()) - 10)
+    deferred, called = rows
+    before = stored(deferred)
+
+    def run(calls):
+        return [
+            batch.DEFERRED if row.pk == deferred.pk else work() for row, work in calls
+        ]
+
+    results = batch.renew_chunk([row.pk for row in rows], due=lambda row: True, run=run)
+
+    assert deferred.pk not in results
+    assert isinstance(results[called.pk], Renewal)
+    assert stored(deferred) == before
+    assert events(deferred) == []
+    with transaction.atomic(), connection.cursor() as cursor:  # not held any more
+        cursor.execute(
+            "SELECT id FROM social_auth_usersocialauth WHERE id = %s FOR UPDATE NOWAIT",
+            [deferred.pk],
+        )
+
+
+def test_a_paused_provider_defers_the_chunk_and_its_rows_are_refreshed_alone(fast_provider):
+    from integrations.background.refresher import Outcome, Refresher
+    from integrations.background.throttle import Throttle
+    from integrations.providers.transport import Call
+
+    rows = grant_associations(fast_provider, 3, expires_at=int(time.time()) - 10)
+    throttle = Throttle(4)
+    started = throttle.acquire("demo")
+    throttle.release("demo", started, [Call(429, 0.001, retry_after=0.3)])  # a 0.3 s pause
+    refresher = Refresher(within=600, throttle=throttle)
+    chunk_calls: list[object] = []
+
+    def run(calls):
+        answers = run_in_order(calls)
+        chunk_calls.extend(answer for answer in answers if answer is not batch.DEFERRED)
+        return answers
+
+    began = time.monotonic()
+    attempts = refresher.try_chunk([row.pk for row in rows], run)
+
+    assert chunk_calls == []  # none made while the chunk held the locks
+    assert [attempts[row.pk].outcome for row in rows] == [Outcome.REFRESHED] * 3
+    assert time.monotonic() - began >= 0.25  # alone, each waited out the pause
+    assert fast_provider.stats()["token_calls"]["refresh_token"] == 3

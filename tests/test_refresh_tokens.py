@@ -332,6 +332,17 @@ def test_rate_limiter_spaces_calls_per_provider():
     assert now[0] == pytest.approx(101.0)
 
 
+def test_a_rate_limit_slot_too_far_away_is_not_taken():
+    now = [100.0]
+    limiter = RateLimiter({"monzo": 2.0}, clock=lambda: now[0], sleep=lambda s: None)
+
+    assert limiter.acquire("monzo", at_most=1.0) == 0.0
+    assert limiter.acquire("monzo", at_most=1.0) == pytest.approx(0.5)
+    assert limiter.acquire("monzo", at_most=1.0) == pytest.approx(1.0)
+    assert limiter.acquire("monzo", at_most=1.0) is None  # 1.5 s away: left for later
+    assert limiter.acquire("monzo") == pytest.approx(1.5)  # nor was it reserved
+
+
 def test_rate_limit_setting_spaces_the_commands_refreshes(granted, provider, settings):
     settings.CUSTODIAN_REFRESH_RATE_LIMITS = {"demo": 20.0}
     granted(4, expires_at=ago(10))

@@ -202,3 +202,15 @@ def test_after_a_refusal_it_stays_below_the_refused_limit_for_a_while():
     for _ in range(20):
         one_call(throttle, OK)
     assert throttle.limit("demo") == 8
+
+
+def test_acquire_unless_paused_does_not_wait_out_a_pause():
+    clock = Clock()
+    throttle = at_full_speed(Throttle(4, clock=clock))
+    started = throttle.acquire("demo")
+    throttle.release("demo", started, [Call(429, 0.001, retry_after=30.0)])
+
+    assert throttle.acquire_unless_paused("demo") is None
+    assert throttle.acquire_unless_paused("other") is not None  # another provider's own
+    clock.now += 31
+    assert throttle.acquire_unless_paused("demo") == clock.now

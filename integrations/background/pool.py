@@ -1,16 +1,21 @@
 """Refresh (or re-check the approval of) many associations at once on a bounded number of
-threads, reading them a chunk at a time.
+threads, a chunk at a time.
 
 Token calls are network-bound, so threads give the concurrency; each thread has its own
 database connection and provider connections, closed when the thread ends (Django opens one
-per thread and never closes those by itself). Each thread takes CHUNK ids at a time and reads
-their rows in one query: the decision to refresh is made again under each row's lock, so a
-row read a moment earlier is good enough to skip the ones that are clearly not due.
+per thread and never closes those by itself).
+
+On PostgreSQL (run_chunks), a few threads each hold a chunk of CHUNK rows, locked with one
+statement, and `concurrency` call threads (a CallPool, no database connection) make the
+chunk's token calls; the chunk's tokens and history are then written in one statement each
+(integrations/refreshing/batch.py). Elsewhere (run_all), each thread takes CHUNK ids, reads
+their rows in one query, and refreshes them one by one, each under its own lock: the decision
+is made again under the lock, so a row read a moment earlier is good enough to skip the ones
+that are clearly not due.
 
 One process with threads runs on one core (the GIL); integrations/background/processes.py
 spreads the same work over several processes.
 """
-
 from __future__ import annotations
 
 import enum

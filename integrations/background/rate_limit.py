@@ -28,14 +28,17 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
 
-    def acquire(self, provider: str) -> float:
-        """Wait for this provider's next free slot; return the seconds waited."""
+    def acquire(self, provider: str, *, at_most: float = float("inf")) -> float | None:
+        """Wait for this provider's next free slot; return the seconds waited. A slot more
+        than `at_most` seconds away is not taken: None, at once."""
         interval = self._intervals.get(provider)
         if interval is None:
             return 0.0
         with self._lock:
             now = self._clock()
             slot = max(now, self._next.get(provider, now))
+            if slot - now > at_most:
+                return None
             self._next[provider] = slot + interval
         wait = slot - now
         if wait > 0:

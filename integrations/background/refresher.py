@@ -48,6 +48,9 @@ PERMANENT_CAUSES = frozenset({"invalid_setting"})
 REFUSED = frozenset({429, 503})
 # Calls refused in a row after which one try counts as failed (a transient failure).
 MAX_REFUSALS = 10
+# Seconds a chunk's call may wait for its provider's rate limit while the chunk's rows are
+# locked; a later slot is taken by the row alone, after the chunk.
+CHUNK_WAIT = 1.0
 # Token calls in flight at once when nothing else is said (refresh_tokens --concurrency).
 DEFAULT_CONCURRENCY = 8
 
@@ -215,12 +218,28 @@ class Refresher:
         def paced(calls: list[tuple[UserSocialAuth, Callable[[], Answer]]]) -> list[Any]:
             return run(
                 [
-                    (row, partial(self._paced_call, row.provider, token_call))
+                    (row, partial(self._chunk_call, row.provider, token_call))
                     for row, token_call in calls
                 ]
             )
 
         return paced
+
+    def _chunk_call(self, provider: str, work: Callable[[], Answer]) -> Answer:
+        """A chunk's call, within the limits like any other, except that it is deferred
+        (its row then refreshed alone, without holding the chunk's locks while it waits)
+        when the provider asked for a pause or its rate limit's next slot is more than
+        CHUNK_WAIT seconds away."""
+        if self.limiter.acquire(provider, at_most=CHUNK_WAIT) is None:
+            return batch.DEFERRED
+        started = self.throttle.acquire_unless_paused(provider)
+        if started is None:
+            return batch.DEFERRED
+        with observing() as calls:
+            try:
+                return work()
+            finally:
+                self.throttle.release(provider, started, calls)
 
     def _paced_call(self, provider: str, work: Callable[[], T]) -> T:
         self.limiter.acquire(provider)

@@ -83,11 +83,23 @@ class Throttle:
 
     def acquire(self, provider: str) -> float:
         """Wait until a call to `provider` may start; return its start time (for release)."""
+        started = self._acquire(provider, wait_out_pause=True)
+        assert started is not None  # noqa: S101 (waits out any pause)
+        return started
+
+    def acquire_unless_paused(self, provider: str) -> float | None:
+        """`acquire`, but None at once, instead of waiting, while `provider` is paused (a
+        caller holding row locks must not hold them for minutes)."""
+        return self._acquire(provider, wait_out_pause=False)
+
+    def _acquire(self, provider: str, *, wait_out_pause: bool) -> float | None:
         with self._changed:
             state = self._state(provider)
             while True:
                 now = self._clock()
                 if now < state.paused_until:
+                    if not wait_out_pause:
+                        return None
                     self._changed.wait(state.paused_until - now)
                 elif state.in_flight < int(state.limit):
                     state.in_flight += 1

@@ -18,7 +18,10 @@ session per thread:
   every call (the environment does not change under a running process);
 - a plain call (a form or JSON body, a query, Basic auth: what social-core sends) is prepared
   without requests' general-purpose merging (integrations/providers/prepare.py), into the very
-  request requests would have built, and sent by the same ``Session.send``.
+  request requests would have built, and sent by the session's adapter (its connection pool,
+  TLS, timeouts and errors), as ``Session.send`` sends it, redirects followed by requests'
+  own ``resolve_redirects``; only the copy of the answer's cookies into the session's jar,
+  emptied after the call anyway, is left out.
 
 Everything else (timeouts, the errors social-core maps, TLS verification, PROXIES) is as
 before: the stand-in forwards every other name to ``requests`` itself.

@@ -10,13 +10,15 @@ most of its CPU, in the sweep and in PostgreSQL. Here one transaction serves a c
 2. each locked row is decided exactly as `renew` decides, under its lock;
 3. the token calls of the due ones are made together by the caller's `run` (on other threads:
    a call touches no database), while this transaction holds their locks, so no one else can
-   spend the same refresh tokens;
+   spend the same refresh tokens; a call `run` chose not to make (DEFERRED: the provider
+   asked for a pause) leaves its row to the caller, untouched;
 4. one statement writes all the new tokens with their index, one appends their history, and
    the commit releases the chunk; then each row's side effects (signals, failure history) run
    as after a single refresh.
 
 The rows' locks are held for the chunk's calls, not just one: a request for a token of the
-chunk waits for them (they are due tokens being refreshed, which it would wait for anyway).
+chunk waits for them (they are due tokens being refreshed, which it would wait for anyway),
+but never for a provider's pause (the background's calls are deferred instead).
 PostgreSQL only: SQLite has no row locks, and there refreshes are one at a time.
 """
 
@@ -46,6 +48,9 @@ from integrations.store.writes import patch_association, patch_many
 
 logger = logging.getLogger(__name__)
 
+# What a call returns when it chose not to call the provider now (the provider asked for a
+# pause): its row is left to the caller, untouched, like a row someone else held.
+DEFERRED = Answer()
 # Runs token calls (each never raises for provider trouble) and returns their answers in
 # order; an exception a call raised anyway is returned in its place.
 RunCalls = Callable[[list[tuple[UserSocialAuth, Callable[[], Answer]]]], list[Answer | Exception]]
@@ -84,6 +89,9 @@ def renew_chunk(
                 to_call.append((row, decided))
         answers = run([(row, partial(call, row, current)) for row, current in to_call])
         for (row, current), answer in zip(to_call, answers, strict=True):
+            if answer is DEFERRED:
+                settled.pop(row.pk, None)
+                continue
             try:
                 if isinstance(answer, Exception):
                     raise answer
@@ -94,12 +102,14 @@ def renew_chunk(
             {
                 row: outcome.pending
                 for row in rows
-                if isinstance(outcome := settled[row.pk], RowOutcome) and outcome.pending
+                if isinstance(outcome := settled.get(row.pk), RowOutcome) and outcome.pending
             },
             settled,
         )
     results: dict[int, Result] = {}
     for row in rows:
+        if row.pk not in settled:  # deferred
+            continue
         outcome = settled[row.pk]
         if not isinstance(outcome, RowOutcome):
             results[row.pk] = outcome
