@@ -252,6 +252,22 @@ def grant_associations(
     return associations
 
 
+@pytest.fixture(scope="module")
+def token_server() -> Iterator[TokenServer]:
+    with TokenServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fast_provider(token_server: TokenServer, settings) -> TokenServer:
+    """The demo provider's declaration, pointed at the fast token server (tests/token_server.py)."""
+    token_server.reset(config=True)
+    settings.CUSTODIAN_PROVIDERS = {
+        "demo": demo_provider_declaration(token_server.base_url, *DEMO_CLIENT)
+    }
+    return token_server
+
+
 @pytest.fixture
 def granted(provider: LoopbackProvider, db):
     """`granted(count, expires_at=...)`: that many fresh associations with real grants."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -20,26 +19,9 @@ from integrations.refreshing.single_flight import Answer, Renewal
 from integrations.store import statements
 from integrations.store.credentials import read_credentials, seal
 from integrations.store.writes import merge_extra_data
-from site_config.providers import demo_provider_declaration
-from tests.conftest import DEMO_CLIENT, grant_associations
-from tests.token_server import TokenServer
+from tests.conftest import grant_associations
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def token_server() -> Iterator[TokenServer]:
-    with TokenServer() as server:
-        yield server
-
-
-@pytest.fixture
-def fast_provider(token_server: TokenServer, settings) -> TokenServer:
-    token_server.reset(config=True)
-    settings.CUSTODIAN_PROVIDERS = {
-        "demo": demo_provider_declaration(token_server.base_url, *DEMO_CLIENT)
-    }
-    return token_server
 
 
 def run_in_order(calls):

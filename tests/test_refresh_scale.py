@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,31 +18,13 @@ from integrations.background.refresher import Outcome, Refresher
 from integrations.background.throttle import Throttle
 from integrations.models import CredentialEvent
 from integrations.store.credentials import read_credentials
-from site_config.providers import demo_provider_declaration
-from tests.conftest import DEMO_CLIENT, database_env, grant_associations
-from tests.token_server import TokenServer
+from tests.conftest import database_env, grant_associations
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def ago(seconds: float) -> int:
     return int(time.time() - seconds)
-
-
-@pytest.fixture(scope="module")
-def token_server() -> Iterator[TokenServer]:
-    with TokenServer() as server:
-        yield server
-
-
-@pytest.fixture
-def fast_provider(token_server: TokenServer, settings) -> TokenServer:
-    """The demo provider's declaration, pointed at the fast token server."""
-    token_server.reset(config=True)
-    settings.CUSTODIAN_PROVIDERS = {
-        "demo": demo_provider_declaration(token_server.base_url, *DEMO_CLIENT)
-    }
-    return token_server
 
 
 def stored_refresh_tokens(rows: list[UserSocialAuth]) -> list[str]:
