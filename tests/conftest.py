@@ -178,6 +178,25 @@ def database_env(settings) -> dict[str, str]:
     return {"SQLITE_PATH": str(db["NAME"])}
 
 
+def command_env(settings, provider_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a site command a test runs as its own process: this test's
+    database and provider, and nothing inherited that would configure it otherwise (the
+    terminal's size, Celery's or Custodian's own variables)."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "SQLITE_PATH", "COLUMNS", "LINES")
+        and not key.startswith(("CELERY_", "CUSTODIAN_"))
+    }
+    environment.update(
+        database_env(settings),
+        DJANGO_SETTINGS_MODULE="site_config.settings",
+        DEMO_PROVIDER_URL=provider_url,
+        **extra,
+    )
+    return environment
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run `postgres`-marked tests in the PostgreSQL pass of `make test` only (deselected,
     not skipped: `make test` always runs both passes, and CI fails without PostgreSQL)."""

@@ -18,7 +18,7 @@ from integrations.background.refresher import Outcome, Refresher
 from integrations.background.throttle import Throttle
 from integrations.models import CredentialEvent
 from integrations.store.credentials import read_credentials
-from tests.conftest import database_env, grant_associations
+from tests.conftest import command_env, grant_associations
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,17 +83,7 @@ def test_refresh_tokens_on_two_processes_refreshes_each_due_token_once(
     fresh = grant_associations(fast_provider, 5)
     connection.close()  # the command's processes write to this database now
     fast_provider.configure(latency_ms=20)
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DATABASE_URL", "SQLITE_PATH")
-    }
-    env.update(
-        database_env(settings),
-        DJANGO_SETTINGS_MODULE="site_config.settings",
-        DEMO_PROVIDER_URL=fast_provider.base_url,
-        LOG_LEVEL="WARNING",
-    )
+    env = command_env(settings, fast_provider.base_url, LOG_LEVEL="WARNING")
 
     result = subprocess.run(
         [sys.executable, "manage.py", "refresh_tokens", "--processes", "2", "--concurrency", "8"],

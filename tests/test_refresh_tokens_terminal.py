@@ -33,7 +33,7 @@ from integrations.security.redaction import RedactingFilter
 from integrations.security.secrets_registry import register
 from integrations.store.credentials import read_credentials
 from integrations.store.writes import merge_extra_data
-from tests.conftest import database_env
+from tests.conftest import command_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,19 +53,7 @@ def in_terminal(*args: str, settings, provider, env: dict[str, str] | None = Non
     """
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, COLUMNS, 0, 0))
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DATABASE_URL", "SQLITE_PATH", "COLUMNS", "LINES")
-        and not key.startswith(("CELERY_", "CUSTODIAN_"))
-    }
-    environment.update(
-        database_env(settings),
-        DJANGO_SETTINGS_MODULE="site_config.settings",
-        DEMO_PROVIDER_URL=provider.base_url,
-        LOG_LEVEL="INFO",
-        **(env or {}),
-    )
+    environment = command_env(settings, provider.base_url, **{"LOG_LEVEL": "INFO", **(env or {})})
     process = subprocess.Popen(
         [sys.executable, "manage.py", "refresh_tokens", "--skip-checks", *args],
         cwd=ROOT, env=environment, stdin=follower, stdout=follower, stderr=follower,

@@ -188,38 +188,24 @@ def run_chunks(
     next_chunk = (
         association_ids if callable(association_ids) else from_list(association_ids, concurrency)
     )
-    report_lock = threading.Lock()
+    report = _reporter(summary, on_outcome)
     holders = max(2, math.ceil(2 * concurrency / CHUNK))
-
-    def drain(calls: CallPool) -> None:
-        while (chunk := next_chunk()) is not None:
-            try:
-                outcomes = task(chunk, calls.run)
-            except Exception:
-                logger.exception("Unexpected error with associations %s", chunk)
-                outcomes = {}
-            for pk in chunk:
-                outcome = outcomes.get(pk, error)
-                summary.add(outcome)
-                if on_outcome is not None:
-                    with report_lock:
-                        on_outcome(outcome)
 
     def holder(calls: CallPool) -> None:
         try:
-            drain(calls)
+            while (chunk := next_chunk()) is not None:
+                try:
+                    outcomes = task(chunk, calls.run)
+                except Exception:
+                    logger.exception("Unexpected error with associations %s", chunk)
+                    outcomes = {}
+                for pk in chunk:
+                    report(outcomes.get(pk, error))
         finally:
             connections.close_all()
 
     with CallPool(concurrency) as calls:
-        threads = [
-            threading.Thread(target=holder, args=(calls,), name=f"background-{index}", daemon=True)
-            for index in range(holders)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        _on_threads(lambda: holder(calls), holders)
     return summary
 
 
@@ -240,7 +226,7 @@ def run_all(
     next_chunk = (
         association_ids if callable(association_ids) else from_list(association_ids, concurrency)
     )
-    report_lock = threading.Lock()
+    report = _reporter(summary, on_outcome)
 
     def drain() -> None:
         while (chunk := next_chunk()) is not None:
@@ -249,10 +235,7 @@ def run_all(
             except Exception:  # the database went away: these ids are not done, and say so
                 logger.exception("Could not read associations %s", chunk)
                 for _ in chunk:
-                    summary.add(error)
-                    if on_outcome is not None:
-                        with report_lock:
-                            on_outcome(error)
+                    report(error)
                 continue
             for pk in chunk:
                 try:
@@ -260,10 +243,7 @@ def run_all(
                 except Exception:
                     logger.exception("Unexpected error with association %s", pk)
                     outcome = error
-                summary.add(outcome)
-                if on_outcome is not None:
-                    with report_lock:
-                        on_outcome(outcome)
+                report(outcome)
 
     def worker() -> None:
         try:
@@ -274,13 +254,32 @@ def run_all(
 
     if concurrency <= 1:
         drain()
-        return summary
+    else:
+        _on_threads(worker, concurrency)
+    return summary
+
+
+def _reporter(summary: Summary, on_outcome: Callable[[E], None] | None) -> Callable[[E], None]:
+    """Count an outcome in `summary` and hand it to `on_outcome`, one at a time, from any
+    thread."""
+    lock = threading.Lock()
+
+    def report(outcome: E) -> None:
+        summary.add(outcome)
+        if on_outcome is not None:
+            with lock:
+                on_outcome(outcome)
+
+    return report
+
+
+def _on_threads(target: Callable[[], None], count: int) -> None:
+    """Run `target` on `count` threads at once; return when all are done."""
     threads = [
-        threading.Thread(target=worker, name=f"background-{index}", daemon=True)
-        for index in range(concurrency)
+        threading.Thread(target=target, name=f"background-{index}", daemon=True)
+        for index in range(count)
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return summary

@@ -235,15 +235,14 @@ class Refresher:
         started = self.throttle.acquire_unless_paused(provider)
         if started is None:
             return batch.DEFERRED
-        with observing() as calls:
-            try:
-                return work()
-            finally:
-                self.throttle.release(provider, started, calls)
+        return self._observed(provider, started, work)
 
     def _paced_call(self, provider: str, work: Callable[[], T]) -> T:
         self.limiter.acquire(provider)
-        started = self.throttle.acquire(provider)
+        return self._observed(provider, self.throttle.acquire(provider), work)
+
+    def _observed(self, provider: str, started: float, work: Callable[[], T]) -> T:
+        """Do `work` (a token call) and let the throttle learn from what the provider said."""
         with observing() as calls:
             try:
                 return work()

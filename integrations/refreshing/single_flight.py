@@ -201,7 +201,6 @@ def _refresh_row(row: UserSocialAuth, needs_refresh: Callable[[Credentials], boo
     outcome = settle(row, decided, call(row, decided))
     if outcome.pending is not None:
         patch_association(row, outcome.pending, savepoint=False)
-        outcome.pending = None
     return outcome
 
 

@@ -40,13 +40,25 @@ def _names(model: type[Model], alias: str) -> tuple[str, dict[str, str]]:
     return quote(model._meta.db_table), columns
 
 
+def _select_locked_fields(alias: str) -> tuple[str, dict[str, str]]:
+    """``SELECT <LOCKED_FIELDS> FROM <association table>``, and the table's columns."""
+    table, column = _names(UserSocialAuth, alias)
+    return f"SELECT {', '.join(column[name] for name in LOCKED_FIELDS)} FROM {table}", column  # noqa: S608
+
+
+def _association(row: tuple[Any, ...], using: str) -> UserSocialAuth:
+    """The association a row of _select_locked_fields holds (extra_data decoded)."""
+    values = list(row)
+    at = LOCKED_FIELDS.index("extra_data")
+    extra_data = UserSocialAuth._meta.get_field("extra_data")
+    values[at] = extra_data.from_db_value(values[at], None, connections[using])  # type: ignore[arg-type]
+    return UserSocialAuth.from_db(using, list(LOCKED_FIELDS), values)
+
+
 @cache
 def _lock_sql(alias: str) -> str:
-    table, column = _names(UserSocialAuth, alias)
-    sql = (
-        f"SELECT {', '.join(column[name] for name in LOCKED_FIELDS)} FROM {table} "  # noqa: S608
-        f"WHERE {column['id']} = %s"
-    )
+    select, column = _select_locked_fields(alias)
+    sql = f"{select} WHERE {column['id']} = %s"
     # SQLite has no row locks: the refresh's transaction is IMMEDIATE, which holds the
     # database's write lock from its first statement (settings.DATABASES).
     return sql + " FOR UPDATE" if connections[alias].features.has_select_for_update else sql
@@ -59,13 +71,7 @@ def lock_association(pk: int, *, using: str = "default") -> UserSocialAuth | Non
     with connection.cursor() as cursor:
         cursor.execute(_lock_sql(using), [pk])
         row = cursor.fetchone()
-    if row is None:
-        return None
-    values = list(row)
-    at = LOCKED_FIELDS.index("extra_data")
-    extra_data = UserSocialAuth._meta.get_field("extra_data")
-    values[at] = extra_data.from_db_value(values[at], None, connection)  # type: ignore[arg-type]
-    return UserSocialAuth.from_db(using, list(LOCKED_FIELDS), values)
+    return None if row is None else _association(row, using)
 
 
 @cache
@@ -194,11 +200,8 @@ def _adapt(connection: Any, value: Any) -> Any:
 
 @cache
 def _lock_many_sql(alias: str) -> str:
-    table, column = _names(UserSocialAuth, alias)
-    return (
-        f"SELECT {', '.join(column[name] for name in LOCKED_FIELDS)} FROM {table} "  # noqa: S608
-        f"WHERE {column['id']} = ANY(%s) ORDER BY {column['id']} FOR UPDATE SKIP LOCKED"
-    )
+    select, column = _select_locked_fields(alias)
+    return f"{select} WHERE {column['id']} = ANY(%s) ORDER BY {column['id']} FOR UPDATE SKIP LOCKED"
 
 
 def lock_associations(ids: list[int], *, using: str = "default") -> list[UserSocialAuth]:
@@ -210,15 +213,7 @@ def lock_associations(ids: list[int], *, using: str = "default") -> list[UserSoc
         raise NotSupportedError(f"locking a chunk of rows needs SKIP LOCKED ({connection.vendor})")
     with connection.cursor() as cursor:
         cursor.execute(_lock_many_sql(using), [list(ids)])
-        fetched = cursor.fetchall()
-    at = LOCKED_FIELDS.index("extra_data")
-    extra_data = UserSocialAuth._meta.get_field("extra_data")
-    rows = []
-    for row in fetched:
-        values = list(row)
-        values[at] = extra_data.from_db_value(values[at], None, connection)  # type: ignore[arg-type]
-        rows.append(UserSocialAuth.from_db(using, list(LOCKED_FIELDS), values))
-    return rows
+        return [_association(row, using) for row in cursor.fetchall()]
 
 
 @cache
