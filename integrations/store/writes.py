@@ -55,7 +55,7 @@ def merge_extra_data(
             association_id, fields, modified=timezone.now(), state=state
         )
         if state and not indexed:
-            CredentialState.objects.get_or_create(association_id=association_id, defaults=state)
+            _create_state(association_id, state)
 
 
 def sync_state(association: UserSocialAuth) -> None:
@@ -71,7 +71,13 @@ def sync_state(association: UserSocialAuth) -> None:
 def _write_state(association_id: int, values: Mapping[str, Any]) -> None:
     state = _columns(values)
     if state and not statements.update_state(association_id, state):
-        CredentialState.objects.get_or_create(association_id=association_id, defaults=state)
+        _create_state(association_id, state)
+
+
+def _create_state(association_id: int, state: Mapping[str, Any]) -> None:
+    """The index row of an association that has none yet (written before the index
+    existed, or by PSA's own save before its first sync)."""
+    CredentialState.objects.get_or_create(association_id=association_id, defaults=state)
 
 
 def _columns(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -156,9 +162,7 @@ def patch_many(patches: Mapping[UserSocialAuth, Mapping[str, Any]]) -> None:
         )
         for association, fields in group.items():
             if keys and association.pk not in indexed:
-                CredentialState.objects.get_or_create(
-                    association_id=association.pk, defaults=state[association.pk]
-                )
+                _create_state(association.pk, state[association.pk])
             association.extra_data = _mirrored(association.extra_data, fields)
 
 
