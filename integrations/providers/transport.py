@@ -46,6 +46,7 @@ import requests
 from requests.cookies import extract_cookies_to_jar
 
 from integrations.providers.prepare import prepare
+from integrations.providers.wire import Wire
 
 # A kept connection unused for this long is not trusted any more (providers close idle
 # keep-alive connections after 5 to 60 seconds; a closed one fails the next call).
@@ -61,6 +62,11 @@ class _ThreadSession(requests.Session):
         super().__init__()
         self.last_used = time.monotonic()
         self._environment: dict[tuple[Any, ...], Any] = {}
+        self.wire = Wire()
+
+    def close(self) -> None:
+        self.wire.close()
+        super().close()
 
     def merge_environment_settings(  # type: ignore[override]
         self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
@@ -155,7 +161,7 @@ _SEND_KEYS = frozenset({"timeout", "proxies", "verify"})
 
 
 def _send_prepared(
-    session: requests.Session, method: str, url: str, kwargs: dict[str, Any]
+    session: _ThreadSession, method: str, url: str, kwargs: dict[str, Any]
 ) -> requests.Response | None:
     """Send a plain call prepared cheaply (integrations/providers/prepare.py), exactly as
     ``Session.request`` would send it; None when it is not plain (no proxy, no client
@@ -185,15 +191,23 @@ def _send_prepared(
 
 
 def _send(
-    session: requests.Session, prepared: requests.PreparedRequest, **send: Any
+    session: _ThreadSession, prepared: requests.PreparedRequest, **send: Any
 ) -> requests.Response:
     """``Session.send(prepared, allow_redirects=True, **send)`` for a call without hooks whose
-    cookies are dropped anyway: the adapter's own send (its connection pool, TLS, timeouts
-    and errors), and requests' own redirect handling when the answer is a redirect. What it
-    leaves out, copying the answer's cookies into a jar that is emptied after the call, cost
-    a tenth of a token call's CPU."""
+    cookies are dropped anyway: the exchange on this thread's kept connection (wire.py: the
+    answer and errors requests gives, for a fraction of the CPU), else the adapter's own send
+    (its connection pool, TLS, timeouts and errors), and requests' own redirect handling when
+    the answer is a redirect. What it leaves out, copying the answer's cookies into a jar
+    that is emptied after the call, cost a tenth of a token call's CPU."""
     started = time.perf_counter()
-    response = session.get_adapter(url=str(prepared.url)).send(prepared, **send)
+    adapter = session.get_adapter(url=str(prepared.url))
+    response = None
+    if type(adapter) is requests.adapters.HTTPAdapter:  # not one a site mounted itself
+        response = session.wire.send(
+            prepared, adapter, timeout=send["timeout"], verify=send["verify"]
+        )
+    if response is None:  # (not `or`: a Response is falsy when its status is >= 400)
+        response = adapter.send(prepared, **send)
     response.elapsed = timedelta(seconds=time.perf_counter() - started)
     if response.is_redirect:
         extract_cookies_to_jar(session.cookies, prepared, response.raw)
