@@ -3,7 +3,7 @@ far faster than it, so that the figure is Custodian's.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/custodian_bench \\
         .venv/bin/python bench/bulk_refresh.py [--associations 5000] [--latency-ms 20]
-        [--concurrency 16] [--processes 2] [--overload] [--site PATH]
+        [--concurrency 16] [--processes 2] [--repeat 1] [--overload] [--site PATH]
 
 The provider is tests/token_server.py: it rotates refresh tokens and detects reuse, injects
 its latency without spending CPU, and its own ceiling is measured first (raw refresh calls
@@ -17,6 +17,8 @@ off, a real encryption key, LOG_LEVEL=INFO with the log written to a file). Prin
 - grants lost: stored refresh tokens the provider no longer honours, invalid_grant answers,
   reuse detected, answers the provider sent to nobody.
 
+`--repeat N` measures N times and adds the median and range of each figure (this machine's
+speed varies from one minute to the next, by up to a fifth).
 `--overload`: the scenario of a provider that cannot keep up: capped at 50 refreshes/s
 (queue of at most 100 ms, then 429 with Retry-After: 1), 2,000 tokens due, concurrency 32.
 `--site PATH`: run another checkout's manage.py (same database schema), for before/after.
@@ -30,11 +32,13 @@ import os
 import re
 import resource
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -166,6 +170,9 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--overload", action="store_true", help="the overload scenario instead")
     parser.add_argument("--site", type=Path, default=REPO_ROOT, help="the checkout to run")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="measure this many times; print median and range"
+    )
     args = parser.parse_args()
     process_args = ["--processes", str(args.processes)] if args.processes > 1 else []
 
@@ -199,58 +206,100 @@ def main() -> None:
             + ", ".join(f"{rate:,.0f}/s at concurrency {c}" for c, rate in ceilings.items())
         )
 
-        # Two runs, N/5 then N tokens: the difference of their CPU time is that of 4N/5
-        # refreshes, whatever starting Django and the processes costs.
-        small = max(1, args.associations // 5)
-        measured = {}
-        for count in (small, args.associations):
-            ids = due_tokens(server, count)
-            connection.close()
-            server.reset()
-            server.configure(latency_ms=args.latency_ms)
-            pg_before = postgres_cpu_seconds()
-            provider_before = server.stats()["cpu_seconds"]
-            started = time.perf_counter()
-            line, cpu = run_command(
-                args.site, env, log, "--concurrency", str(args.concurrency), *process_args
-            )
-            wall = time.perf_counter() - started
-            stats = server.stats()
-            measured[count] = {
-                "cpu": cpu, "pg": postgres_cpu_seconds() - pg_before,
-                "provider": stats["cpu_seconds"] - provider_before,
-            }
-        refreshed = int(re.search(r"refreshed (\d+)", line)[1])  # type: ignore[index]
-        window = refresh_window(ids)
-        rate = refreshed / window if window else float("nan")
         limit = min(args.concurrency / latency, ceiling)
-        lost = grants_lost(server, ids)
-        big = measured[args.associations]
-        extra = args.associations - small
-        cpu_ms = (big["cpu"] - measured[small]["cpu"]) / extra * 1000
-        pg_ms = (big["pg"] - measured[small]["pg"]) / extra * 1000
-
         print(f"\nrefresh_tokens --concurrency {args.concurrency} {' '.join(process_args)}:")
-        print(f"    {line}")
-        print(
-            f"    {refreshed} refreshed in {window:.1f} s (first to last; {wall:.1f} s with "
-            f"start-up) = {rate:.0f} refreshes/s"
+        runs = []
+        for number in range(1, args.repeat + 1):
+            runs.append(measure_once(server, env, log, args, process_args))
+            print(f"  run {number} of {args.repeat}:")
+            report(runs[-1], args, limit, ceiling)
+        if len(runs) > 1:
+            summary(runs, limit)
+
+
+def measure_once(
+    server: TokenServer, env: dict[str, str], log: Path, args: argparse.Namespace,
+    process_args: list[str],
+) -> dict[str, Any]:
+    """One measurement: two runs, N/5 then N due tokens; the difference of their CPU time
+    is that of 4N/5 refreshes, whatever starting Django and the processes costs."""
+    from django.db import connection
+
+    small = max(1, args.associations // 5)
+    measured = {}
+    for count in (small, args.associations):
+        ids = due_tokens(server, count)
+        connection.close()
+        server.reset()
+        server.configure(latency_ms=args.latency_ms)
+        pg_before = postgres_cpu_seconds()
+        provider_before = server.stats()["cpu_seconds"]
+        started = time.perf_counter()
+        line, cpu = run_command(
+            args.site, env, log, "--concurrency", str(args.concurrency), *process_args
         )
-        print(
-            f"    limit min(concurrency / latency = {args.concurrency / latency:.0f}, provider "
-            f"ceiling = {ceiling:,.0f}) = {limit:.0f}/s; ratio {rate / limit:.2f}"
+        wall = time.perf_counter() - started
+        stats = server.stats()
+        measured[count] = {
+            "cpu": cpu, "pg": postgres_cpu_seconds() - pg_before,
+            "provider": stats["cpu_seconds"] - provider_before,
+        }
+    refreshed = int(re.search(r"refreshed (\d+)", line)[1])  # type: ignore[index]
+    window = refresh_window(ids)
+    big = measured[args.associations]
+    extra = args.associations - small
+    return {
+        "line": line, "refreshed": refreshed, "window": window, "wall": wall,
+        "rate": refreshed / window if window else float("nan"),
+        "cpu_ms": (big["cpu"] - measured[small]["cpu"]) / extra * 1000,
+        "pg_ms": (big["pg"] - measured[small]["pg"]) / extra * 1000,
+        "provider_ms": big["provider"] / refreshed * 1000,
+        "startup_ms": big["cpu"] / refreshed * 1000,
+        "small": small, "lost": grants_lost(server, ids), "stats": stats,
+    }
+
+
+def report(run: dict[str, Any], args: argparse.Namespace, limit: float, ceiling: float) -> None:
+    stats = run["stats"]
+    print(f"    {run['line']}")
+    print(
+        f"    {run['refreshed']} refreshed in {run['window']:.1f} s (first to last; "
+        f"{run['wall']:.1f} s with start-up) = {run['rate']:.0f} refreshes/s"
+    )
+    print(
+        f"    limit min(concurrency / latency = {args.concurrency * 1000 / args.latency_ms:.0f}, "
+        f"provider ceiling = {ceiling:,.0f}) = {limit:.0f}/s; ratio {run['rate'] / limit:.2f}"
+    )
+    print(
+        f"    CPU per refresh (runs of {args.associations} and {run['small']}, the difference): "
+        f"refreshing processes {run['cpu_ms']:.2f} ms, PostgreSQL {run['pg_ms']:.2f} ms, "
+        f"provider {run['provider_ms']:.2f} ms; with start-up, the processes took "
+        f"{run['startup_ms']:.2f} ms per refresh"
+    )
+    print(
+        f"    grants lost: {run['lost']} (invalid_grant {stats['invalid_grant']}, reuse "
+        f"detected {stats['reuse_detected']}, answers lost {stats['answers_lost']}); "
+        f"token calls {stats['token_calls']['refresh_token']}"
+    )
+
+
+def summary(runs: list[dict[str, Any]], limit: float) -> None:
+    """Median and range over the runs: this machine's speed varies from minute to minute."""
+
+    def spread(values: list[float], form: str) -> str:
+        return (
+            f"median {statistics.median(values):{form}} "
+            f"(from {min(values):{form}} to {max(values):{form}})"
         )
-        print(
-            f"    CPU per refresh (runs of {args.associations} and {small}, the difference): "
-            f"refreshing processes {cpu_ms:.2f} ms, PostgreSQL {pg_ms:.2f} ms, provider "
-            f"{big['provider'] / refreshed * 1000:.2f} ms; with start-up, the processes took "
-            f"{big['cpu'] / refreshed * 1000:.2f} ms per refresh"
-        )
-        print(
-            f"    grants lost: {lost} (invalid_grant {stats['invalid_grant']}, reuse detected "
-            f"{stats['reuse_detected']}, answers lost {stats['answers_lost']}); "
-            f"token calls {stats['token_calls']['refresh_token']}"
-        )
+
+    rates = [run["rate"] for run in runs]
+    print(f"\n  over {len(runs)} runs:")
+    print(f"    refreshes/s {spread(rates, '.0f')}")
+    print(f"    ratio to the limit {spread([rate / limit for rate in rates], '.2f')}")
+    cpu = [run["cpu_ms"] for run in runs]
+    print(f"    CPU ms per refresh, refreshing processes {spread(cpu, '.2f')}")
+    print(f"    CPU ms per refresh, PostgreSQL {spread([run['pg_ms'] for run in runs], '.2f')}")
+    print(f"    grants lost in all: {sum(run['lost'] for run in runs)}")
 
 
 def overload(server: TokenServer, env: dict[str, str], log: Path, args: argparse.Namespace) -> None:

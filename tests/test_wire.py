@@ -11,6 +11,7 @@ through ``requests.request`` itself, and the two are compared.
 from __future__ import annotations
 
 import gzip
+import os
 import socket
 import warnings
 import zlib
@@ -224,6 +225,20 @@ def test_a_connection_the_provider_closed_while_idle_is_replaced_and_the_call_se
         (b"/first", 1),
         (b"/token", 2),
     ]
+
+
+def test_a_forked_child_opens_its_own_connection(server, no_adapter):
+    ours("POST", server.url("/token"), data=FORM, timeout=5)
+    child = os.fork()
+    if child == 0:  # the child: one call, on a connection of its own
+        try:
+            ours("POST", server.url("/token"), data=FORM, timeout=5)
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
+    ours("POST", server.url("/token"), data=FORM, timeout=5)
+
+    assert [seen.connection for seen in server.seen] == [1, 2, 1]
 
 
 # --- failures -------------------------------------------------------------------------------

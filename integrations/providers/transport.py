@@ -32,6 +32,7 @@ refresh adapts its pace to the provider from these (integrations/background/thro
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -53,6 +54,16 @@ from integrations.providers.wire import Wire
 IDLE_SECONDS = 4.0
 
 _local = threading.local()
+
+
+def _forget_inherited_connections() -> None:
+    """In a forked child: start without the parent's sessions. Its kept connections are the
+    parent's too; a call of the child's on one would mix the two processes' exchanges."""
+    global _local
+    _local = threading.local()  # (not closed: the parent goes on using them)
+
+
+os.register_at_fork(after_in_child=_forget_inherited_connections)
 
 
 class _ThreadSession(requests.Session):
