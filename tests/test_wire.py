@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import os
 import socket
+import threading
 import warnings
 import zlib
 from collections.abc import Iterator
@@ -54,12 +55,19 @@ def ours(method: str, url: str, **kwargs: Any) -> requests.Response:
 
 
 def both(server: ScriptedServer, monkeypatch, method: str, path: str, **kwargs: Any):
-    """(ours, theirs): the call through the wire, then through requests itself."""
-    with monkeypatch.context() as patch:
-        patch.setattr(requests.adapters.HTTPAdapter, "send", _refuse)
-        mine = ours(method, server.url(path), **kwargs)
-    theirs = requests.request(method, server.url(path), **kwargs)
-    return mine, theirs
+    """(ours, theirs): the call through the wire, then through requests itself; each is the
+    answer, or the exception raised."""
+    outcomes: list[Any] = []
+    for wire in (True, False):
+        with monkeypatch.context() as patch:
+            if wire:
+                patch.setattr(requests.adapters.HTTPAdapter, "send", _refuse)
+            call = transport.request if wire else requests.request
+            try:
+                outcomes.append(call(method, server.url(path), **kwargs))
+            except requests.RequestException as error:
+                outcomes.append(error)
+    return outcomes[0], outcomes[1]
 
 
 def _refuse(*args: Any, **kwargs: Any) -> None:
@@ -79,7 +87,17 @@ def spy_on_adapter(monkeypatch) -> list[str]:
     return sent
 
 
-def assert_same_answer(mine: requests.Response, theirs: requests.Response) -> None:
+def assert_same_outcome(mine: Any, theirs: Any) -> None:
+    """The same answer, or the same exception: type, what it wraps, whether the request is
+    attached, and single_flight's verdict on whether the answer may have been lost."""
+    if isinstance(theirs, requests.RequestException):
+        assert isinstance(mine, requests.RequestException), (theirs, mine)
+        assert type(mine) is type(theirs), (mine, theirs)
+        assert [type(arg) for arg in mine.args] == [type(arg) for arg in theirs.args]
+        assert (mine.request is None) == (theirs.request is None)
+        assert _answer_lost(mine) is _answer_lost(theirs)
+        return
+    assert not isinstance(mine, Exception), f"requests answered, the wire raised {mine!r}"
     for name in ("status_code", "reason", "url", "encoding", "content", "text", "ok"):
         assert getattr(mine, name) == getattr(theirs, name), name
     assert list(mine.headers.items()) == list(theirs.headers.items())
@@ -165,13 +183,66 @@ ANSWERS = {
 }
 
 
-@pytest.mark.parametrize("shape", list(ANSWERS))
+# Answers as odd as a provider may send, each read as requests reads it (or failing as it
+# fails): (the answer's bytes, whether the provider then closes the connection).
+ODD = {
+    "http2-status-line": (b"HTTP/2 200 OK\r\nContent-Length: 2\r\n\r\n{}", False),
+    "http09-version": (b"HTTP/0.9 200 OK\r\nContent-Length: 2\r\n\r\n{}", True),
+    "plus-status": (b"HTTP/1.1 +200 OK\r\nContent-Length: 2\r\n\r\n{}", False),
+    "early-hints": (b"HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n" + json_answer(), False),
+    "switching": (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", True),
+    "head-cut-by-close": (b"HTTP/1.1 200 OK\r\nX-A: 1\r\n", True),
+    "nothing": (b"", True),
+    "long-status-line": (b"HTTP/1.1 200 " + b"R" * 70000 + b"\r\n\r\n", False),
+    "long-header-line": (b"HTTP/1.1 200 OK\r\nX-L: " + b"a" * 65530 + b"\r\n\r\n", False),
+    "too-many-headers": (b"HTTP/1.1 200 OK\r\n" + b"X-A: 1\r\n" * 101 + b"\r\n", False),
+    "colonless-line": (b"HTTP/1.1 200 OK\r\nbogus\r\nContent-Length: 2\r\n\r\n{}", True),
+    "space-before-colon": (b"HTTP/1.1 200 OK\r\nContent-Length : 2\r\nX-B: 1\r\n\r\n{}", True),
+    "bare-cr": (b"HTTP/1.1 200 OK\r\nX-A: 1\rContent-Length: 2\r\n\r\n{}", True),
+    "trailing-space": (b"HTTP/1.1 200 OK\r\nX-A: v  \r\nContent-Length: 2\r\n\r\n{}", False),
+    "nbsp": (b"HTTP/1.1 200 OK\r\nX-A: v\xa0\r\nContent-Length: 2\r\n\r\n{}", False),
+    "latin1-name": (b"HTTP/1.1 200 OK\r\nX-\xc4: 1\r\nContent-Length: 2\r\n\r\n{}", True),
+    "length-plus": (b"HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\n{}", False),
+    "length-twice": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-length: 02\r\n\r\n{}", False
+    ),
+    "lengths-disagree": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-length: 3\r\n\r\n{}", False
+    ),
+    "length-negative": (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n{}", True),
+    "length-short-of-close": (b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\n{}x", True),
+    "chunked-twice": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\n{}\r\n0\r\n\r\n",
+        True,
+    ),
+    "gzip-chunked": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", True
+    ),
+    "chunks-end-at-close": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-T: 1\r\n", True
+    ),
+    "no-content-chunked": (
+        b"HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", True
+    ),
+    "coding-with-space": (
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip \r\nContent-Length: 3\r\n\r\nabc", False
+    ),
+    "proxy-keep-alive-1.0": (
+        b"HTTP/1.0 200 OK\r\nProxy-Connection: keep-alive\r\nContent-Length: 2\r\n\r\n{}", False
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", list(ANSWERS) + list(ODD))
 def test_an_answer_reads_as_requests_reads_it(server, monkeypatch, shape):
-    server.scripts["/token"] = Script([ANSWERS[shape]], then_close=shape in ("to-close", "http10"))
+    data, then_close = ODD.get(shape) or (ANSWERS[shape], shape in ("to-close", "http10"))
+    server.scripts["/token"] = Script([data], then_close=then_close)
 
-    mine, theirs = both(server, monkeypatch, "POST", "/token", data=FORM, timeout=5)
+    mine, theirs = both(server, monkeypatch, "POST", "/token", data=FORM, timeout=0.5)
 
-    assert_same_answer(mine, theirs)
+    assert_same_outcome(mine, theirs)
+    assert len(server.seen) == 2, "each sent exactly once"
 
 
 def test_an_answer_to_head_has_no_body(server, monkeypatch):
@@ -180,7 +251,35 @@ def test_an_answer_to_head_has_no_body(server, monkeypatch):
     )
     mine, theirs = both(server, monkeypatch, "HEAD", "/token", timeout=5)
 
-    assert_same_answer(mine, theirs)
+    assert_same_outcome(mine, theirs)
+
+
+def test_an_early_answer_while_the_request_is_still_sent_is_read(monkeypatch):
+    """A provider may answer (413, 401) and stop reading before a large body is all sent."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def answer_early() -> None:
+            for _ in range(2):
+                client, _ = listener.accept()
+                with client:
+                    client.recv(1024)
+                    client.sendall(
+                        b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n"
+                        b"Connection: close\r\n\r\n"
+                    )
+                    client.shutdown(socket.SHUT_WR)
+
+        serving = threading.Thread(target=answer_early, daemon=True)
+        serving.start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/token"
+        large = {"assertion": "x" * 8_000_000}
+        with monkeypatch.context() as patch:
+            patch.setattr(requests.adapters.HTTPAdapter, "send", _refuse)
+            mine = ours("POST", url, data=large, timeout=5)
+        theirs = requests.post(url, data=large, timeout=5)
+        serving.join(5)
+
+    assert mine.status_code == theirs.status_code == 413
 
 
 # --- connections ----------------------------------------------------------------------------
@@ -245,55 +344,44 @@ def test_a_forked_child_opens_its_own_connection(server, no_adapter):
 
 
 FAILURES = {
-    # request sent, then no answer: the provider may have acted on it
-    "closed-unanswered": (Script(CLOSE), requests.ConnectionError, True),
-    "not-http": (Script([b"HELLO\r\n\r\n"], then_close=True), requests.ConnectionError, True),
-    "bad-status": (
-        Script([b"HTTP/1.1 OK fine\r\n\r\n"], then_close=True), requests.ConnectionError, True
+    # the request went out, then no answer: the provider may have acted on it
+    "closed-unanswered": Script(CLOSE),
+    "not-http": Script([b"HELLO\r\n\r\n"], then_close=True),
+    "bad-status": Script([b"HTTP/1.1 OK fine\r\n\r\n"], then_close=True),
+    "body-cut-short": Script(
+        [answer("HTTP/1.1 200 OK", [("Content-Length", "100")], b"{}")], then_close=True
     ),
-    "body-cut-short": (
-        Script([answer("HTTP/1.1 200 OK", [("Content-Length", "100")], b"{}")], then_close=True),
-        requests.exceptions.ChunkedEncodingError,
-        True,
+    "chunks-cut-short": Script(
+        [answer("HTTP/1.1 200 OK", [("Transfer-Encoding", "chunked")], b"10\r\nabc")],
+        then_close=True,
     ),
-    "chunks-cut-short": (
-        Script(
-            [answer("HTTP/1.1 200 OK", [("Transfer-Encoding", "chunked")], b"10\r\nabc")],
-            then_close=True,
-        ),
-        requests.exceptions.ChunkedEncodingError,
-        True,
+    "bad-chunk-size": Script(
+        [answer("HTTP/1.1 200 OK", [("Transfer-Encoding", "chunked")], b"zz\r\nabc")],
+        then_close=True,
     ),
-    "bad-gzip": (
-        Script(
-            [answer("HTTP/1.1 200 OK", [("Content-Encoding", "gzip"), ("Content-Length", "3")])
-             + b"xyz"]
-        ),
-        requests.exceptions.ContentDecodingError,
-        False,
+    "bad-gzip": Script(
+        [answer("HTTP/1.1 200 OK", [("Content-Encoding", "gzip"), ("Content-Length", "3")])
+         + b"xyz"]
     ),
-    "read-timeout": (Script(SILENT), requests.ReadTimeout, True),
+    "read-timeout": Script(SILENT),
+    "timeout-in-body": Script([answer("HTTP/1.1 200 OK", [("Content-Length", "9")], b"{}")]),
+    "timeout-in-chunks": Script(
+        [answer("HTTP/1.1 200 OK", [("Transfer-Encoding", "chunked")], b"9\r\n{}")]
+    ),
 }
 
 
 @pytest.mark.parametrize("case", list(FAILURES))
 def test_a_failure_raises_what_requests_raises(server, monkeypatch, case):
-    script, kind, lost = FAILURES[case]
-    server.scripts["/token"] = script
-    errors = []
-    for wire in (True, False):
-        with monkeypatch.context() as patch:
-            if wire:
-                patch.setattr(requests.adapters.HTTPAdapter, "send", _refuse)
-            call = transport.request if wire else requests.request
-            with pytest.raises(requests.RequestException) as raised:
-                call("POST", server.url("/token"), data=FORM, timeout=0.5)
-        errors.append(raised.value)
+    server.scripts["/token"] = FAILURES[case]
 
-    mine, theirs = errors
-    assert type(mine) is type(theirs) is kind
-    assert _answer_lost(mine) is _answer_lost(theirs) is lost
-    assert mine.request is not None and mine.request.url == server.url("/token")
+    mine, theirs = both(server, monkeypatch, "POST", "/token", data=FORM, timeout=0.5)
+
+    assert isinstance(theirs, requests.RequestException)
+    assert_same_outcome(mine, theirs)
+    # The request went out and no full answer came: the provider may have acted on it. (A
+    # body that fails to decode did come in full.)
+    assert _answer_lost(mine) is (case != "bad-gzip")
     assert len(server.seen) == 2, "each sent exactly once"
 
 
@@ -309,11 +397,15 @@ def test_a_refused_connection_sent_nothing(no_adapter):
 
 
 def test_a_timeout_noted_by_observing(server, no_adapter):
-    server.scripts["/token"] = Script(SILENT)
-    with transport.observing() as calls, pytest.raises(requests.ReadTimeout):
-        ours("POST", server.url("/token"), data=FORM, timeout=0.3)
+    server.scripts["/silent"] = Script(SILENT)
+    server.scripts["/halfway"] = FAILURES["timeout-in-body"]
+    with transport.observing() as calls:
+        with pytest.raises(requests.ReadTimeout):
+            ours("POST", server.url("/silent"), data=FORM, timeout=0.3)
+        with pytest.raises(requests.ConnectionError):
+            ours("POST", server.url("/halfway"), data=FORM, timeout=0.3)
 
-    assert [(call.status, call.timed_out) for call in calls] == [(None, True)]
+    assert [(call.status, call.timed_out) for call in calls] == [(None, True), (None, True)]
 
 
 def test_a_timeout_pair_is_a_connect_and_a_read_timeout(server, no_adapter):
@@ -372,6 +464,22 @@ def test_tls_refuses_a_certificate_for_another_host(tmp_path, monkeypatch, no_ad
     ):
         ours("POST", server.url("/token"), data=FORM, timeout=5)
 
+    assert server.seen == []
+
+
+def test_a_tls_handshake_that_never_comes_times_out_as_with_requests(server, monkeypatch):
+    silent = server.url("/token").replace("http://", "https://")  # TCP accepted, no TLS
+    outcomes = []
+    for call in (ours, requests.request):
+        with monkeypatch.context() as patch:
+            if call is ours:
+                patch.setattr(requests.adapters.HTTPAdapter, "send", _refuse)
+            with pytest.raises(requests.RequestException) as raised:
+                call("POST", silent, data=FORM, timeout=0.3)
+        outcomes.append(raised.value)
+
+    assert_same_outcome(*outcomes)
+    assert type(outcomes[0]) is requests.ReadTimeout
     assert server.seen == []
 
 

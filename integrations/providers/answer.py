@@ -1,9 +1,19 @@
-"""An HTTP/1.1 answer as wire.py reads it: its head parsed as http.client parses it, how
-its body is framed, and the ``requests.Response`` requests' adapter would build from it."""
+"""An HTTP/1.1 answer as wire.py reads it, by the rules requests' stack applies: its status
+line and headers as http.client reads them, its framing (chunked, a length, or to the end of
+the connection) as urllib3 and http.client decide it, and the ``requests.Response`` requests'
+adapter builds from it.
+
+A head whose every header line is plain (a token, a colon, a value of visible ASCII without
+trailing space, CRLF endings) is split directly; any other goes through http.client's own
+``parse_headers`` and urllib3's unfolding of obsolete line folds, so that an odd head (a line
+without a colon, a bare CR, Latin-1, folds) reads exactly as requests reads it.
+"""
 
 from __future__ import annotations
 
+import http.client
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -17,82 +27,167 @@ from requests.utils import get_encoding_from_headers
 from urllib3 import HTTPHeaderDict
 from urllib3.exceptions import DecodeError
 
-# http.client's limits on an answer's head: a line, and the number of header lines.
+# http.client's limits on an answer's head: a line (with its line break), the header lines.
 MAX_LINE = 65536
 MAX_HEADERS = 100
+_PLAIN_LINE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[ \t]*(?:[!-~](?:[ -~]*[!-~])?)?")
+# urllib3's unfolding of an obsolete line fold (urllib3/connection.py, _OBSOLETE_FOLD_RE).
+_FOLD = re.compile(r"(?:(?<![ \t])[ \t]+)?\r\n[ \t]+")
+_NO_BODY = frozenset({204, 304})
 
 
-class NotHTTP(Exception):
-    """The answer is not HTTP/1.x as http.client reads it (wire.py: a ProtocolError)."""
+class ConflictingLength(Exception):
+    """Content-Length values that disagree (urllib3: InvalidHeader)."""
 
 
 @dataclass(frozen=True)
 class Head:
-    """An answer's status line and its headers, in the order and case they came."""
+    """An answer's status line and its headers, in the order and case they came; `joined`
+    has each header once, by its lower-case name: named as first seen, repeated values
+    joined by ", " (as urllib3 joins them); `first` its first value (as http.client reads
+    the headers that frame the body)."""
 
     version: int
     status: int
     reason: str
     headers: list[tuple[str, str]]
+    joined: dict[str, tuple[str, str]]
+    first: dict[str, str]
 
     def get(self, name: str) -> str | None:
-        """The header's values joined by ", " (as urllib3 joins repeated headers)."""
-        values = [value for key, value in self.headers if key.lower() == name]
-        return ", ".join(values) if values else None
+        """The value of the header of this lower-case name, repeated ones joined."""
+        found = self.joined.get(name)
+        return found[1] if found else None
+
+
+@dataclass(frozen=True)
+class Framing:
+    """How the body is delimited: `chunked`, else `length` bytes (None: up to the end of
+    the connection, then checked against urllib3's `expected` length when there is one);
+    `close`: the connection ends with this answer."""
+
+    chunked: bool
+    length: int | None
+    expected: int | None
+    close: bool
 
 
 def parse_head(raw: bytes) -> Head:
-    """The status line and headers, as http.client reads them (header lines without a colon
-    are skipped, folded lines join the header before them)."""
-    lines = raw.decode("iso-8859-1").split("\n")
-    status_line = lines[0].rstrip("\r")
-    parts = status_line.split(None, 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/"):
-        raise NotHTTP("the answer does not start with an HTTP status line")
-    version = 10 if parts[0] == "HTTP/1.0" else 11
-    if not (len(parts[1]) == 3 and parts[1].isascii() and parts[1].isdigit()):
-        raise NotHTTP("the answer's status is not a number")
-    status = int(parts[1])
-    if status < 100:
-        raise NotHTTP("the answer's status is not a number")
-    if len(lines) > MAX_HEADERS + 1:
-        raise NotHTTP("the answer has too many headers")
-    headers: list[tuple[str, str]] = []
-    for line in lines[1:]:
-        line = line.rstrip("\r")
-        if len(line) > MAX_LINE:
-            raise NotHTTP("a line of the answer is too long")
-        if line[:1] in (" ", "\t") and headers:
-            name, value = headers[-1]
-            headers[-1] = (name, f"{value} {line.strip()}")
-            continue
-        name, colon, value = line.partition(":")
-        if colon and name and name == name.strip():
-            headers.append((name, value.strip()))
-    return Head(version, status, parts[2].strip() if len(parts) > 2 else "", headers)
+    """The status line and headers of `raw` (its lines with their line breaks; the last one
+    may lack its own when the connection ended), read as http.client reads them; raises
+    http.client's exceptions where it raises them."""
+    end = raw.find(b"\n") + 1 or len(raw)
+    if end > MAX_LINE:
+        raise http.client.LineTooLong("status line")
+    version, status, reason = _status(str(raw[:end], "iso-8859-1"))
+    headers = _headers(raw[end:])
+    joined: dict[str, tuple[str, str]] = {}
+    first: dict[str, str] = {}
+    for name, value in headers:
+        key = name.lower()
+        seen = joined.get(key)
+        joined[key] = (seen[0], f"{seen[1]}, {value}") if seen else (name, value)
+        first.setdefault(key, value)
+    return Head(version, status, reason, headers, joined, first)
+
+
+def _status(line: str) -> tuple[int, int, str]:
+    """http.client's reading of a status line: (version 10 or 11, status, reason)."""
+    try:
+        version, status, reason = line.split(None, 2)
+    except ValueError:
+        try:
+            version, status = line.split(None, 1)
+            reason = ""
+        except ValueError:
+            version = ""
+    if not version.startswith("HTTP/"):
+        raise http.client.BadStatusLine(line)
+    try:
+        code = int(status)
+    except ValueError:
+        raise http.client.BadStatusLine(line) from None
+    if code < 100 or code > 999:
+        raise http.client.BadStatusLine(line)
+    if version in ("HTTP/1.0", "HTTP/0.9"):
+        return 10, code, reason.strip()
+    if version.startswith("HTTP/1."):
+        return 11, code, reason.strip()
+    raise http.client.UnknownProtocol(version)
+
+
+def _headers(block: bytes) -> list[tuple[str, str]]:
+    lines = block.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    if any(len(line) >= MAX_LINE for line in lines):
+        raise http.client.LineTooLong("header line")
+    if len(lines) > MAX_HEADERS:
+        raise http.client.HTTPException(f"got more than {MAX_HEADERS} headers")
+    text = block.decode("iso-8859-1")
+    plain = text.split("\r\n")
+    if plain[-1] == "":
+        plain.pop()
+    if all(_PLAIN_LINE.fullmatch(line) for line in plain):
+        headers = []
+        for line in plain:
+            name, _, value = line.partition(":")
+            headers.append((name, value.lstrip(" \t")))
+        return headers
+    message = http.client.parse_headers(io.BytesIO(block + b"\r\n"))
+    return [(name, _FOLD.sub(" ", value)) for name, value in message.items()]
+
+
+def framing(head: Head, method: str) -> Framing:
+    """How the body of this answer is delimited, as urllib3 (chunked, its length check) and
+    http.client (the length it reads, whether the connection stays open) decide it."""
+    encodings = (part.strip() for part in (head.get("transfer-encoding") or "").lower().split(","))
+    chunked = "chunked" in encodings
+    expected = None
+    joined_length = head.get("content-length")
+    if joined_length is not None and not chunked:
+        try:
+            lengths = {int(value) for value in joined_length.split(",")}
+        except ValueError:
+            pass
+        else:
+            if len(lengths) > 1:
+                raise ConflictingLength(
+                    f"Content-Length contained multiple unmatching values ({joined_length})"
+                )
+            expected = lengths.pop()
+            if expected < 0:
+                expected = None
+    close = will_close(head)
+    if method == "HEAD":
+        return Framing(False, 0, None, close)
+    if chunked:  # (also for a 204 or 304: urllib3 reads the chunks regardless)
+        return Framing(True, None, None, close)
+    if head.status in _NO_BODY:
+        return Framing(False, 0, None, close)
+    if 100 <= head.status < 200:  # an interim answer taken as final: the real one follows
+        return Framing(False, 0, None, True)
+    length = None
+    if first := head.first.get("content-length"):
+        try:
+            length = int(first)
+        except ValueError:
+            length = None
+        if length is not None and length < 0:
+            length = None
+    if length is None:
+        return Framing(False, None, expected, True)
+    return Framing(False, length, None, close)
 
 
 def will_close(head: Head) -> bool:
     """Whether the provider ends the connection after this answer (http.client's rule)."""
-    connection = (head.get("connection") or "").lower()
+    connection = (head.first.get("connection") or "").lower()
     if head.version == 11:
         return "close" in connection
-    return not (head.get("keep-alive") or "keep-alive" in connection)
-
-
-def content_length(head: Head) -> int | None:
-    """The body's length from Content-Length; None when there is none or it is no number
-    (then the body runs to the end of the connection)."""
-    value = head.get("content-length")
-    if value is None:
-        return None
-    lengths = {part.strip() for part in value.split(",")}
-    if len(lengths) != 1:
-        raise NotHTTP("the answer has conflicting Content-Length headers")
-    length = lengths.pop()
-    if not (length.isascii() and length.isdigit()):
-        return None
-    return int(length)
+    if head.first.get("keep-alive") or "keep-alive" in connection:
+        return False
+    return "keep-alive" not in (head.first.get("proxy-connection") or "").lower()
 
 
 class _Message:
@@ -127,38 +222,34 @@ def build_response(
     head: Head,
     body: bytes,
 ) -> requests.Response:
-    """The ``requests.Response`` the adapter would build for this answer."""
+    """The ``requests.Response`` the adapter builds for this answer, its content read.
+    Raises ContentDecodingError where requests does (a compressed body that is not)."""
     method = prepared.method or "GET"
     response = requests.Response()
     response.status_code = head.status
     response.reason = head.reason
-    joined: dict[str, tuple[str, str]] = {}  # repeated headers joined, named as first seen
-    for name, value in head.headers:
-        key = name.lower()
-        first = joined.get(key)
-        joined[key] = (first[0], f"{first[1]}, {value}") if first else (name, value)
-    response.headers = CaseInsensitiveDict(dict(joined.values()))
+    response.headers = CaseInsensitiveDict(dict(head.joined.values()))
     response.encoding = get_encoding_from_headers(response.headers)
     response.url = str(prepared.url)
     response.request = prepared
     response.connection = adapter
-    response.raw = raw = _Raw(head, method)
-    encoding = (response.headers.get("Content-Encoding") or "").strip().lower()
-    if encoding and encoding != "identity":
-        body = _decoded(body, encoding, head, prepared)
+    response.raw = raw = _Raw(head, method, response.url)
+    coding = head.get("content-encoding")
+    if coding:
+        body = _decoded(body, coding, head)
     response._content = body
     response._content_consumed = True  # type: ignore[attr-defined]
-    if "Set-Cookie" in response.headers:
+    if "set-cookie" in head.joined:
         extract_cookies_to_jar(response.cookies, prepared, raw)
     return response
 
 
-def _decoded(body: bytes, encoding: str, head: Head, prepared: requests.PreparedRequest) -> bytes:
-    """The body decoded by urllib3's own decoders (gzip, deflate, and br or zstd when their
-    libraries are installed, as requests advertises them); an unknown coding stays as is."""
+def _decoded(body: bytes, coding: str, head: Head) -> bytes:
+    """The body as urllib3 decodes it for requests (gzip, deflate, and br or zstd when their
+    libraries are installed, as requests advertises them; anything else stays as it is)."""
     coded = urllib3.HTTPResponse(
         body=io.BytesIO(body),
-        headers={"Content-Encoding": encoding},
+        headers={"Content-Encoding": coding},
         status=head.status,
         preload_content=False,
         decode_content=True,
@@ -166,7 +257,7 @@ def _decoded(body: bytes, encoding: str, head: Head, prepared: requests.Prepared
     try:
         return coded.read()
     except DecodeError as error:
-        raise requests.exceptions.ContentDecodingError(error, request=prepared) from None
+        raise requests.exceptions.ContentDecodingError(error) from None
 
 
 class _Raw:
@@ -176,12 +267,15 @@ class _Raw:
     redirect; nothing left to read). Building urllib3's own cost a fifth of a call's CPU."""
 
     closed = True
+    data = b""
 
-    def __init__(self, head: Head, method: str) -> None:
+    def __init__(self, head: Head, method: str, url: str) -> None:
         self._head = head
         self.status = head.status
         self.reason = head.reason
         self.version = head.version
+        self.version_string = "HTTP/1.0" if head.version == 10 else "HTTP/1.1"
+        self.url = url
         self._original_response = _Original(head.headers, method)
 
     @cached_property

@@ -44,6 +44,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.cookies import extract_cookies_to_jar
 
 from integrations.providers.prepare import prepare
@@ -156,7 +157,9 @@ def request(method: str, url: str, **kwargs: Any) -> requests.Response:
             response = session.request(method=method, url=url, **kwargs)
     except requests.RequestException as error:
         if calls is not None:
-            timed_out = isinstance(error, requests.Timeout)
+            timed_out = isinstance(error, requests.Timeout) or isinstance(
+                error.args[0] if error.args else None, urllib3.exceptions.ReadTimeoutError
+            )  # (requests' timeout while reading a body is a ConnectionError around it)
             calls.append(Call(None, time.monotonic() - started, timed_out=timed_out))
         raise
     finally:

@@ -4,64 +4,68 @@ A token call sent through requests' adapter spends most of its CPU in urllib3's 
 pool and in http.client, whose answer headers go through the email package's parser: on a
 background refresh that was half of all the CPU per refresh. This module does the exchange
 itself, for a call that is already prepared (transport.py and prepare.py) and whose shape it
-knows: the request written in one piece, the answer read into one buffer, its head split on
-line breaks (answer.py). What happens once per connection stays urllib3's: the connection
-is opened by urllib3's own ``HTTPConnection``/``HTTPSConnection`` after requests' own
-``cert_verify`` chose the CA bundle, so TLS (versions, SNI, hostname and certificate checks)
-is exactly what requests would do. A compressed answer is decoded by urllib3's decoders.
+knows: the request written in one piece, the answer read into one buffer, its head parsed and
+its body delimited by the rules of requests' stack (answer.py). What happens once per
+connection stays urllib3's: the connection is opened by urllib3's own ``HTTPConnection`` or
+``HTTPSConnection`` after requests' own ``cert_verify`` chose the CA bundle, so TLS
+(versions, SNI, hostname and certificate checks) is exactly what requests does. A compressed
+answer is decoded by urllib3's decoders.
 
-The answer is the ``requests.Response`` requests would build (status, reason, headers with
+The answer is the ``requests.Response`` requests builds (status, reason, headers with
 repeated ones joined, encoding, URL, cookies, content), and every failure is the exception
-requests would raise, so that callers (social-core, and single_flight's "answer lost"
-rule) cannot tell the two apart:
-
-- before the request went out: ``ConnectTimeout``, ``SSLError``, or ``ConnectionError``
-  around urllib3's connection error;
-- after it went out: ``ReadTimeout``, ``ChunkedEncodingError`` for a body cut short, or
-  ``ConnectionError`` around urllib3's ``ProtocolError`` (the connection dropped, or an answer
-  that is not HTTP), the ones single_flight counts as an answer that may have been lost.
+requests raises at that stage (wire_errors.py), so that callers (social-core, and
+single_flight's "answer lost" rule) cannot tell the two apart. tests/test_wire.py sends each
+case both ways and compares.
 
 A call is never sent twice. A kept connection is checked before it is reused (as urllib3
 checks it: readable while idle means the provider closed it) and dropped after any failure,
 an answer that asks to close it, or bytes beyond the answer. Whatever this module does not
-handle (a proxy, a client certificate, ``verify=False``, a timeout object, a body that is a
-stream or text beyond ASCII, a header value beyond Latin-1) returns None before anything is
-sent, and goes through requests' adapter instead.
+handle (a proxy, a client certificate, ``verify=False``, a timeout requests would refuse or
+an urllib3 Timeout object, a body that is a stream or text beyond ASCII, a header value
+beyond Latin-1 or urllib3's SKIP_HEADER) returns None before anything is sent, and goes
+through requests' adapter instead.
 """
 
 from __future__ import annotations
 
 import socket
 import ssl
+import time
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import timedelta
+from http.client import HTTPException, IncompleteRead, RemoteDisconnected
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-)
+from urllib3.exceptions import ProtocolError
+from urllib3.util import SKIP_HEADER
 from urllib3.util.wait import wait_for_read
 
 from integrations.providers.answer import (
     MAX_HEADERS,
     MAX_LINE,
+    Framing,
     Head,
-    NotHTTP,
     build_response,
-    content_length,
+    framing,
     parse_head,
-    will_close,
+)
+from integrations.providers.wire_errors import (
+    BODY,
+    CONNECT,
+    HEAD,
+    SEND,
+    Origin,
+    as_requests_error,
+    harmless_while_sending,
 )
 
 _RECEIVE = 65536
-_NO_BODY = frozenset({204, 304})
+_MAX_CHUNK_LINE = 2**16  # urllib3's limit on a chunk's size line and on a trailer line
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Methods for which urllib3 adds no "Content-Length: 0" to a request without a body.
 _NO_BODY_EXPECTED = frozenset({"GET", "HEAD", "DELETE", "TRACE", "OPTIONS", "CONNECT"})
@@ -69,12 +73,8 @@ _NO_BODY_EXPECTED = frozenset({"GET", "HEAD", "DELETE", "TRACE", "OPTIONS", "CON
 _URLLIB3_AGENT = f"User-Agent: python-urllib3/{urllib3.__version__}".encode("ascii")
 
 
-class _Dropped(Exception):
-    """The connection ended or broke during the exchange (becomes a ProtocolError)."""
-
-
-class _CutShort(Exception):
-    """The body ended before its length or its last chunk (a ChunkedEncodingError)."""
+class _Ended(Exception):
+    """The provider closed the connection."""
 
 
 @dataclass
@@ -83,65 +83,79 @@ class _Connection:
 
     sock: socket.socket
     buffer: bytearray = field(default_factory=bytearray)
+    ended: bool = False  # the provider closed it: what is in the buffer is all there is
 
     def fill(self) -> None:
-        chunk = self.sock.recv(_RECEIVE)
-        if not chunk:
-            raise _Dropped("the provider closed the connection")
-        self.buffer += chunk
+        if not self.ended:
+            chunk = self.sock.recv(_RECEIVE)
+            if chunk:
+                self.buffer += chunk
+                return
+            self.ended = True
+        raise _Ended
 
     def head(self) -> bytes:
-        """The answer's head (status line and headers), up to its blank line."""
+        """The answer's head: its status line and header lines with their line breaks, up
+        to the empty line (a line that is CRLF or a bare LF, as http.client reads it); all
+        that came when the connection ended first, as http.client takes it."""
         start = 0
         while True:
-            end = _blank_line(self.buffer, start)
-            if end is not None:
-                cut, rest = end
-                head = bytes(self.buffer[:cut])
-                del self.buffer[:rest]
-                return head
+            crlf = self.buffer.find(b"\n\r\n", start)
+            lf = self.buffer.find(b"\n\n", start)
+            if crlf >= 0 and (lf < 0 or crlf < lf):
+                return self._take(crlf + 1, crlf + 3)
+            if lf >= 0:
+                return self._take(lf + 1, lf + 2)
             if len(self.buffer) > MAX_LINE * (MAX_HEADERS + 1):
-                raise NotHTTP("the answer's head is too long")
-            start = max(0, len(self.buffer) - 3)
-            self.fill()
+                raise HTTPException("the answer's head is too long")
+            start = max(0, len(self.buffer) - 2)
+            try:
+                self.fill()
+            except _Ended:
+                if not self.buffer:
+                    raise RemoteDisconnected(
+                        "Remote end closed connection without response"
+                    ) from None
+                return self._take(len(self.buffer), len(self.buffer))
+
+    def _take(self, cut: int, rest: int) -> bytes:
+        taken = bytes(self.buffer[:cut])
+        del self.buffer[:rest]
+        return taken
 
     def line(self) -> bytes:
-        """One line (a chunk's size, a trailer), without its line break."""
+        """One line of a chunked body (a size, a trailer) with its line break; what is left
+        when the connection ended first (b"" when nothing is)."""
         start = 0
         while (end := self.buffer.find(b"\n", start)) < 0:
-            if len(self.buffer) > MAX_LINE:
-                raise NotHTTP("a line of the answer is too long")
+            if len(self.buffer) > _MAX_CHUNK_LINE:
+                raise ProtocolError("Response chunk line exceeded maximum allowed length")
             start = len(self.buffer)
-            self.fill_or_cut()
-        line = bytes(self.buffer[:end]).rstrip(b"\r")
-        del self.buffer[: end + 1]
-        return line
+            try:
+                self.fill()
+            except _Ended:
+                return self._take(len(self.buffer), len(self.buffer))
+        if end >= _MAX_CHUNK_LINE:
+            raise ProtocolError("Response chunk line exceeded maximum allowed length")
+        return self._take(end + 1, end + 1)
 
     def exactly(self, size: int) -> bytes:
         while len(self.buffer) < size:
-            self.fill_or_cut()
-        data = bytes(self.buffer[:size])
-        del self.buffer[:size]
-        return data
+            try:
+                self.fill()
+            except _Ended:
+                raise IncompleteRead(bytes(self.buffer), size - len(self.buffer)) from None
+        return self._take(size, size)
 
     def to_the_end(self) -> bytes:
-        while True:
-            chunk = self.sock.recv(_RECEIVE)
-            if not chunk:
-                data = bytes(self.buffer)
-                self.buffer.clear()
-                return data
-            self.buffer += chunk
-
-    def fill_or_cut(self) -> None:
-        try:
-            self.fill()
-        except _Dropped:
-            raise _CutShort("the answer's body ended early") from None
+        with suppress(_Ended):
+            while True:
+                self.fill()
+        return self._take(len(self.buffer), len(self.buffer))
 
     def reusable(self) -> bool:
         """Idle and still open: nothing to read (a closed connection reads as readable)."""
-        if self.buffer:
+        if self.buffer or self.ended:
             return False
         sock = self.sock
         if isinstance(sock, ssl.SSLSocket) and sock.pending():
@@ -156,20 +170,8 @@ class _Connection:
             self.sock.close()
 
 
-def _blank_line(buffer: bytearray, start: int) -> tuple[int, int] | None:
-    """Where the head ends (its length, and where the body starts), or None for not yet: at
-    the first empty line, whether lines end in CRLF or a bare LF (http.client accepts both)."""
-    crlf = buffer.find(b"\n\r\n", start)
-    lf = buffer.find(b"\n\n", start)
-    if crlf >= 0 and (lf < 0 or crlf < lf):
-        return crlf, crlf + 3
-    if lf >= 0:
-        return lf, lf + 2
-    return None
-
-
 class Wire:
-    """One thread's kept connections, one per origin, and its exchanges on them."""
+    """One thread's kept connections, one per origin and trust setting, and its exchanges."""
 
     def __init__(self) -> None:
         self._connections: dict[tuple[str, str, int, bool | str], _Connection] = {}
@@ -205,42 +207,51 @@ class Wire:
         message = _request_bytes(prepared, host, port, scheme)
         if message is None:
             return None
-        connect_timeout, read_timeout = timeouts
+        origin = Origin(scheme, host, port, parts.path or "/")
         key = (scheme, host, port, verify)  # a connection trusted under its own CA bundle
         connection = self._connections.pop(key, None)
         if connection is not None and not connection.reusable():
             connection.close()
             connection = None
-        if connection is None:
-            connection = _open(scheme, host, port, connect_timeout, adapter, url, verify, prepared)
+        stage = [CONNECT]
+        started = time.perf_counter()
         try:
-            connection.sock.settimeout(read_timeout)
-            head, body, close = _exchange(connection, message, prepared.method or "GET")
+            if connection is None:
+                connection = _open(origin, timeouts[0], adapter, url, verify)
+            method = prepared.method or "GET"
+            head, frame, elapsed = _head(connection, message, method, timeouts, stage)
+            stage[0] = BODY
+            body = _body(connection, frame)
         except BaseException as error:
-            connection.close()
-            mapped = _as_requests_error(error, prepared, f"{scheme}://{host}:{port}", read_timeout)
+            if connection is not None:
+                connection.close()
+            mapped = as_requests_error(error, stage[0], origin, prepared, timeouts)
             if mapped is error:
                 raise
             raise mapped  # noqa: B904 (in context, as requests raises it)
-        if close or connection.buffer:
+        if frame.close or connection.ended or connection.buffer:
             connection.close()
         else:
             self._connections[key] = connection
-        return build_response(prepared, adapter, head, body)
+        response = build_response(prepared, adapter, head, body)
+        response.elapsed = timedelta(seconds=elapsed - started)  # up to the head, as requests
+        return response
 
 
-def _timeouts(timeout: Any) -> tuple[float | None, float | None] | None:
-    """requests' timeout (None, a number, or a (connect, read) pair) as a pair; None for
-    anything else (a urllib3 Timeout object goes through requests)."""
-    if timeout is None:
-        return None, None
-    if isinstance(timeout, int | float) and not isinstance(timeout, bool):
-        return float(timeout), float(timeout)
-    if isinstance(timeout, tuple) and len(timeout) == 2:
-        connect, read = timeout
-        if all(value is None or isinstance(value, int | float) for value in timeout):
-            return connect, read
-    return None
+def _timeouts(timeout: Any) -> tuple[Any, Any] | None:
+    """requests' timeout (None, a number, or a (connect, read) pair) as a pair; None for one
+    requests refuses (it raises ValueError: not sent) or a urllib3 Timeout object."""
+    if timeout is None or isinstance(timeout, int | float):
+        pair = (timeout, timeout)
+    elif isinstance(timeout, tuple) and len(timeout) == 2:
+        pair = timeout
+    else:
+        return None
+    try:
+        urllib3.Timeout(connect=pair[0], read=pair[1])
+    except (TypeError, ValueError):
+        return None
+    return pair
 
 
 def _request_bytes(
@@ -263,7 +274,8 @@ def _request_bytes(
     headers = prepared.headers
     lines = [f"{method} {target} HTTP/1.1".encode("ascii")]
     if "Host" not in headers:
-        host_header = f"[{host}]" if ":" in host else host
+        host_header = host.rstrip(".")  # as urllib3's connection names the host
+        host_header = f"[{host_header}]" if ":" in host_header else host_header
         if port != _DEFAULT_PORTS[scheme]:
             host_header = f"{host_header}:{port}"
         lines.append(b"Host: " + host_header.encode("ascii"))
@@ -279,6 +291,8 @@ def _request_bytes(
     if "User-Agent" not in headers:
         lines.append(_URLLIB3_AGENT)
     for name, value in headers.items():
+        if value == SKIP_HEADER:
+            return None
         try:
             encoded_name = name.encode("ascii")
             encoded = value if isinstance(value, bytes) else str(value).encode("iso-8859-1")
@@ -295,91 +309,78 @@ def _token(method: str) -> bool:
 
 
 def _open(
-    scheme: str,
-    host: str,
-    port: int,
-    connect_timeout: float | None,
+    origin: Origin,
+    connect_timeout: Any,
     adapter: requests.adapters.HTTPAdapter,
     url: str,
     verify: bool | str,
-    prepared: requests.PreparedRequest,
 ) -> _Connection:
     """A new connection, opened by urllib3 with the CA bundle requests chooses."""
-    kind = HTTPSConnection if scheme == "https" else HTTPConnection
-    opener = kind(host, port, timeout=connect_timeout)
+    kind = HTTPSConnection if origin.scheme == "https" else HTTPConnection
+    opener = kind(origin.host, origin.port, timeout=connect_timeout)
     adapter.cert_verify(opener, url, verify, None)  # a missing CA bundle: requests' OSError
     try:
         opener.connect()
-    except NewConnectionError as error:
+    except BaseException:
         opener.close()
-        raise requests.ConnectionError(error, request=prepared) from None
-    except ConnectTimeoutError as error:
-        opener.close()
-        raise requests.ConnectTimeout(error, request=prepared) from None
-    except (ssl.SSLError, ssl.CertificateError, urllib3.exceptions.SSLError) as error:
-        opener.close()
-        raise requests.exceptions.SSLError(error, request=prepared) from None
-    except (OSError, urllib3.exceptions.HTTPError) as error:
-        opener.close()
-        raise requests.ConnectionError(error, request=prepared) from None
+        raise
     return _Connection(opener.sock)
 
 
-def _exchange(
-    connection: _Connection, message: bytes, method: str
-) -> tuple[Head, bytes, bool]:
-    """Write the request, read the answer: its head, its body (still encoded), and whether
-    the connection ends with it."""
-    connection.sock.sendall(message)
+def _head(
+    connection: _Connection,
+    message: bytes,
+    method: str,
+    timeouts: tuple[Any, Any],
+    stage: list[str],
+) -> tuple[Head, Framing, float]:
+    """Write the request (under the connect timeout, as urllib3 does), then read the
+    answer's head (under the read timeout): the head, how its body is framed, and when the
+    head was read. An interim 100 Continue is skipped, as http.client skips it."""
+    stage[0] = SEND
+    connection.sock.settimeout(timeouts[0])
+    try:
+        connection.sock.sendall(message)
+    except OSError as error:
+        if not harmless_while_sending(error):
+            raise
+    stage[0] = HEAD
+    connection.sock.settimeout(timeouts[1])
     head = parse_head(connection.head())
-    while 100 <= head.status < 200:  # an interim answer (100 Continue, 103 Early Hints)
-        if head.status == 101:
-            raise NotHTTP("the provider switched protocols")
+    while head.status == 100:
         head = parse_head(connection.head())
-    close = will_close(head)
-    if method == "HEAD" or head.status in _NO_BODY:
-        return head, b"", close
-    if (head.get("transfer-encoding") or "").lower() == "chunked":
-        return head, _chunked(connection), close
-    length = content_length(head)
-    if length is None:
-        return head, connection.to_the_end(), True
-    return head, connection.exactly(length), close
+    return head, framing(head, method), time.perf_counter()
+
+
+def _body(connection: _Connection, frame: Framing) -> bytes:
+    if frame.chunked:
+        return _chunked(connection)
+    if frame.length is not None:
+        return connection.exactly(frame.length)
+    body = connection.to_the_end()
+    if frame.expected is not None and len(body) != frame.expected:
+        raise IncompleteRead(body, frame.expected - len(body))
+    return body
 
 
 def _chunked(connection: _Connection) -> bytes:
+    """A chunked body, read as urllib3 reads it (a size line, its extensions ignored; the
+    chunk; two bytes of line break; after the last chunk, trailers up to an empty line or
+    the end of the connection)."""
     parts: list[bytes] = []
     while True:
-        size_line = connection.line().split(b";", 1)[0].strip()
+        size_line = connection.line().split(b";", 1)[0]
         try:
             size = int(size_line, 16)
+            if size < 0:
+                raise ValueError(size)
         except ValueError:
-            raise _CutShort("a chunk's size is not a number") from None
+            if size_line:
+                raise ProtocolError(f"Invalid chunk length: {size_line!r}") from None
+            raise ProtocolError("Response ended prematurely") from None
         if size == 0:
-            while connection.line():  # trailers, up to the blank line
+            while (trailer := connection.line()) and trailer not in (b"\r\n", b"\n"):
                 pass
             return b"".join(parts)
         parts.append(connection.exactly(size))
-        connection.exactly(2)  # the chunk's CRLF
-
-
-def _as_requests_error(
-    error: BaseException, prepared: requests.PreparedRequest, origin: str, read_timeout: Any
-) -> BaseException:
-    """The exception requests raises for this failure after the request was written."""
-    if isinstance(error, TimeoutError | socket.timeout):
-        timed_out = ReadTimeoutError(
-            origin,  # type: ignore[arg-type]  # (urllib3 names its pool here)
-            prepared.path_url,
-            f"Read timed out. (read timeout={read_timeout})",
-        )
-        return requests.ReadTimeout(timed_out, request=prepared)
-    if isinstance(error, _CutShort):
-        cut = ProtocolError(f"Response ended prematurely: {error}")
-        return requests.exceptions.ChunkedEncodingError(cut, request=prepared)
-    if isinstance(error, _Dropped | NotHTTP | OSError):
-        dropped = ProtocolError("Connection aborted.", error)
-        return requests.ConnectionError(dropped, request=prepared)
-    return error
-
-
+        connection.exactly(2)  # the chunk's line break

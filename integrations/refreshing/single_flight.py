@@ -333,8 +333,11 @@ def _answer_lost(error: BaseException) -> bool:
         if isinstance(seen, (requests.ReadTimeout, requests.exceptions.ChunkedEncodingError)):
             return True
         if isinstance(seen, requests.ConnectionError) and isinstance(
-            seen.args[0] if seen.args else None, urllib3.exceptions.ProtocolError
+            seen.args[0] if seen.args else None,
+            urllib3.exceptions.ProtocolError | urllib3.exceptions.ReadTimeoutError,
         ):
-            return True  # the connection dropped after the request went out
+            # The connection dropped after the request went out, or the answer stopped
+            # coming halfway (requests raises a timeout while reading a body this way).
+            return True
         seen = seen.__cause__
     return False
