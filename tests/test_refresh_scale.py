@@ -75,6 +75,24 @@ def test_a_provider_that_queues_is_given_fewer_calls(fast_provider):
     assert fast_provider.current(stored_refresh_tokens(rows))["current"] == 80
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_calls_in_flight_never_exceed_the_concurrency(fast_provider):
+    """Chunks are held by their own threads, and twice as many rows are locked as calls
+    may be in flight; the provider still never has more calls in flight than asked for."""
+    rows = grant_associations(fast_provider, 48, expires_at=ago(10))
+    fast_provider.configure(latency_ms=30)
+    refresher = Refresher.from_settings(within=600, throttle=Throttle(3))
+
+    summary = refresh_all([row.pk for row in rows], refresher, concurrency=3)
+
+    stats = fast_provider.stats()
+    assert summary[Outcome.REFRESHED] == 48, summary.line()
+    assert stats["max_in_flight"] <= 3, stats
+    assert stats["token_calls"]["refresh_token"] == 48
+    assert fast_provider.current(stored_refresh_tokens(rows))["current"] == 48
+
+
 @pytest.mark.django_db(transaction=True)
 def test_refresh_tokens_on_two_processes_refreshes_each_due_token_once(
     fast_provider, settings
