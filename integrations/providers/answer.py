@@ -40,7 +40,7 @@ class ConflictingLength(Exception):
     """Content-Length values that disagree (urllib3: InvalidHeader)."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Head:
     """An answer's status line and its headers, in the order and case they came; `joined`
     has each header once, by its lower-case name: named as first seen, repeated values
@@ -60,7 +60,7 @@ class Head:
         return found[1] if found else None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Framing:
     """How the body is delimited: `chunked`, else `length` bytes (None: up to the end of
     the connection, then checked against urllib3's `expected` length when there is one);
@@ -120,7 +120,7 @@ def _headers(block: bytes) -> list[tuple[str, str]]:
     lines = block.split(b"\n")
     if lines[-1] == b"":
         lines.pop()
-    if any(len(line) >= MAX_LINE for line in lines):
+    if max(map(len, lines), default=0) >= MAX_LINE:
         raise http.client.LineTooLong("header line")
     if len(lines) > MAX_HEADERS:
         raise http.client.HTTPException(f"got more than {MAX_HEADERS} headers")
