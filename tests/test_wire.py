@@ -444,6 +444,21 @@ def test_tls_with_the_ca_bundle_requests_would_use(tls, monkeypatch, no_adapter)
     assert [seen.connection for seen in server.seen] == [1, 1]
 
 
+def test_a_ca_bundle_gone_is_requests_own_error_even_on_a_kept_connection(
+    tls, tmp_path, monkeypatch, no_adapter
+):
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(tls.ca_file.read_bytes())
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    with ScriptedServer(tls=tls.server) as server:
+        ours("POST", server.url("/token"), data=FORM, timeout=5)
+        bundle.unlink()
+        with pytest.raises(OSError, match="Could not find a suitable TLS CA certificate bundle"):
+            ours("POST", server.url("/token"), data=FORM, timeout=5)
+
+    assert len(server.seen) == 1, "nothing sent without the trust requests would have used"
+
+
 def test_tls_refuses_a_certificate_nobody_vouches_for_before_sending(tls, monkeypatch, no_adapter):
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)

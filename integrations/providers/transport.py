@@ -18,10 +18,11 @@ session per thread:
   every call (the environment does not change under a running process);
 - a plain call (a form or JSON body, a query, Basic auth: what social-core sends) is prepared
   without requests' general-purpose merging (integrations/providers/prepare.py), into the very
-  request requests would have built, and sent by the session's adapter (its connection pool,
-  TLS, timeouts and errors), as ``Session.send`` sends it, redirects followed by requests'
-  own ``resolve_redirects``; only the copy of the answer's cookies into the session's jar,
-  emptied after the call anyway, is left out.
+  request requests would have built, and exchanged on the thread's kept connection
+  (integrations/providers/wire.py: the same bytes, the answer and errors requests gives;
+  anything it does not handle goes through the session's adapter, as ``Session.send`` sends
+  it), redirects followed by requests' own ``resolve_redirects``; only the copy of the
+  answer's cookies into the session's jar, emptied after the call anyway, is left out.
 
 Everything else (timeouts, the errors social-core maps, TLS verification, PROXIES) is as
 before: the stand-in forwards every other name to ``requests`` itself.
@@ -222,7 +223,7 @@ def _send(
         )
     if response is None:  # (not `or`: a Response is falsy when its status is >= 400)
         response = adapter.send(prepared, **send)
-    response.elapsed = timedelta(seconds=time.perf_counter() - started)
+        response.elapsed = timedelta(seconds=time.perf_counter() - started)  # (the wire's own)
     if response.is_redirect:
         extract_cookies_to_jar(session.cookies, prepared, response.raw)
         history = list(session.resolve_redirects(response, prepared, **send))

@@ -35,6 +35,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from http.client import HTTPException, IncompleteRead, RemoteDisconnected
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -208,6 +209,10 @@ class Wire:
         if message is None:
             return None
         origin = Origin(scheme, host, port, parts.path or "/")
+        # requests' choice of CA bundle, made on every call as requests makes it (a bundle
+        # that is gone raises its OSError, also for a kept connection).
+        trust = SimpleNamespace(cert_reqs=None, ca_certs=None, ca_cert_dir=None)
+        adapter.cert_verify(trust, url, verify, None)
         key = (scheme, host, port, verify)  # a connection trusted under its own CA bundle
         connection = self._connections.pop(key, None)
         if connection is not None and not connection.reusable():
@@ -217,7 +222,7 @@ class Wire:
         started = time.perf_counter()
         try:
             if connection is None:
-                connection = _open(origin, timeouts[0], adapter, url, verify)
+                connection = _open(origin, timeouts[0], trust)
             method = prepared.method or "GET"
             head, frame, elapsed = _head(connection, message, method, timeouts, stage)
             stage[0] = BODY
@@ -308,17 +313,20 @@ def _token(method: str) -> bool:
     return bool(method) and method.isascii() and method.isalpha() and method.isupper()
 
 
-def _open(
-    origin: Origin,
-    connect_timeout: Any,
-    adapter: requests.adapters.HTTPAdapter,
-    url: str,
-    verify: bool | str,
-) -> _Connection:
-    """A new connection, opened by urllib3 with the CA bundle requests chooses."""
-    kind = HTTPSConnection if origin.scheme == "https" else HTTPConnection
-    opener = kind(origin.host, origin.port, timeout=connect_timeout)
-    adapter.cert_verify(opener, url, verify, None)  # a missing CA bundle: requests' OSError
+def _open(origin: Origin, connect_timeout: Any, trust: SimpleNamespace) -> _Connection:
+    """A new connection, opened by urllib3 with the CA bundle requests chose."""
+    opener: HTTPConnection
+    if origin.scheme == "https":
+        opener = HTTPSConnection(
+            origin.host,
+            origin.port,
+            timeout=connect_timeout,
+            cert_reqs=trust.cert_reqs,
+            ca_certs=trust.ca_certs,
+            ca_cert_dir=trust.ca_cert_dir,
+        )
+    else:
+        opener = HTTPConnection(origin.host, origin.port, timeout=connect_timeout)
     try:
         opener.connect()
     except BaseException:
