@@ -9,6 +9,7 @@ kept unless the script says `then_close`.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import threading
@@ -53,7 +54,10 @@ class ScriptedServer:
 
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()
+        with contextlib.suppress(OSError):  # wakes the accept below (close alone does not)
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
+        self._thread.join(5)
 
     def url(self, path: str, host: str = "127.0.0.1") -> str:
         scheme = "https" if self.tls else "http"

@@ -78,8 +78,9 @@ def test_a_provider_that_queues_is_given_fewer_calls(fast_provider):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_calls_in_flight_never_exceed_the_concurrency(fast_provider):
-    """Chunks are held by their own threads, and twice as many rows are locked as calls
-    may be in flight; the provider still never has more calls in flight than asked for."""
+    """Chunks are held by threads of their own (here two chunks of 16 rows locked for 3
+    calls in flight): however many rows are locked, the provider never has more calls in
+    flight than asked for."""
     rows = grant_associations(fast_provider, 48, expires_at=ago(10))
     fast_provider.configure(latency_ms=30)
     refresher = Refresher.from_settings(within=600, throttle=Throttle(3))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import http.server
 import json
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -75,8 +76,14 @@ class Recorder(http.server.BaseHTTPRequestHandler):
 def server() -> Iterator[str]:
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     httpd.daemon_threads = True
-    # A client that gave up (the timeout tests) breaks the pipe of the answer: not news.
-    httpd.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
+    report = httpd.handle_error
+
+    def handle_error(request: Any, client_address: Any) -> None:
+        # A client that gave up (the timeout tests) breaks the pipe of the answer: not news.
+        if not isinstance(sys.exc_info()[1], BrokenPipeError | ConnectionResetError):
+            report(request, client_address)
+
+    httpd.handle_error = handle_error  # type: ignore[method-assign]
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
@@ -292,4 +299,3 @@ def test_a_netrc_entry_for_the_host_goes_through_requests(server, tmp_path, monk
     finally:
         prepare_module._netrc_has.cache_clear()
     assert Recorder.seen[0]["headers"]["Authorization"].startswith("Basic ")
-

@@ -87,13 +87,25 @@ def spy_on_adapter(monkeypatch) -> list[str]:
     return sent
 
 
+def wrapped(error: BaseException, depth: int = 0) -> list[Any]:
+    """The exception's type and, in order, those of the exceptions it wraps (in its args or
+    as an urllib3 error's reason), all the way down."""
+    inner = [arg for arg in error.args if isinstance(arg, BaseException)]
+    reason = getattr(error, "reason", None)
+    if isinstance(reason, BaseException) and reason not in inner:
+        inner.append(reason)
+    if depth > 5:
+        return [type(error)]
+    return [type(error), [wrapped(arg, depth + 1) for arg in inner]]
+
+
 def assert_same_outcome(mine: Any, theirs: Any) -> None:
     """The same answer, or the same exception: type, what it wraps, whether the request is
     attached, and single_flight's verdict on whether the answer may have been lost."""
     if isinstance(theirs, requests.RequestException):
         assert isinstance(mine, requests.RequestException), (theirs, mine)
-        assert type(mine) is type(theirs), (mine, theirs)
-        assert [type(arg) for arg in mine.args] == [type(arg) for arg in theirs.args]
+        assert wrapped(mine) == wrapped(theirs)
+        assert str(mine) == str(theirs)
         assert (mine.request is None) == (theirs.request is None)
         assert _answer_lost(mine) is _answer_lost(theirs)
         return
@@ -183,6 +195,7 @@ ANSWERS = {
 }
 
 
+EMPTY_BODY = b"Content-Length: 0\r\n\r\n"
 # Answers as odd as a provider may send, each read as requests reads it (or failing as it
 # fails): (the answer's bytes, whether the provider then closes the connection).
 ODD = {
@@ -196,6 +209,9 @@ ODD = {
     "long-status-line": (b"HTTP/1.1 200 " + b"R" * 70000 + b"\r\n\r\n", False),
     "long-header-line": (b"HTTP/1.1 200 OK\r\nX-L: " + b"a" * 65530 + b"\r\n\r\n", False),
     "too-many-headers": (b"HTTP/1.1 200 OK\r\n" + b"X-A: 1\r\n" * 101 + b"\r\n", False),
+    # http.client counts the empty line that ends the head: 99 header lines at most
+    "100-headers": (b"HTTP/1.1 200 OK\r\n" + b"X-A: 1\r\n" * 99 + EMPTY_BODY, False),
+    "99-headers": (b"HTTP/1.1 200 OK\r\n" + b"X-A: 1\r\n" * 98 + EMPTY_BODY, False),
     "colonless-line": (b"HTTP/1.1 200 OK\r\nbogus\r\nContent-Length: 2\r\n\r\n{}", True),
     "space-before-colon": (b"HTTP/1.1 200 OK\r\nContent-Length : 2\r\nX-B: 1\r\n\r\n{}", True),
     "bare-cr": (b"HTTP/1.1 200 OK\r\nX-A: 1\rContent-Length: 2\r\n\r\n{}", True),
@@ -243,6 +259,27 @@ def test_an_answer_reads_as_requests_reads_it(server, monkeypatch, shape):
 
     assert_same_outcome(mine, theirs)
     assert len(server.seen) == 2, "each sent exactly once"
+
+
+def test_a_redirect_whose_body_does_not_decode_is_followed_as_requests_follows_it(
+    server, monkeypatch
+):
+    server.scripts["/moved"] = Script(
+        [answer(
+            "HTTP/1.1 302 Found",
+            [("Location", "/token"), ("Content-Encoding", "gzip"), ("Content-Length", "3")],
+            b"xyz",
+        )]
+    )
+    sent = spy_on_adapter(monkeypatch)
+    mine = ours("GET", server.url("/moved"), timeout=5)  # the redirect itself: requests'
+    theirs = requests.get(server.url("/moved"), timeout=5)
+
+    assert sent[0] == server.url("/token"), "the first answer came through the wire"
+    assert mine.json() == theirs.json() == {"ok": True}
+    assert [answer.status_code for answer in mine.history] == [302]
+    assert [answer.status_code for answer in theirs.history] == [302]
+    assert [seen.raw.split(b" ")[1] for seen in server.seen] == [b"/moved", b"/token"] * 2
 
 
 def test_an_answer_to_head_has_no_body(server, monkeypatch):
@@ -299,11 +336,17 @@ def test_a_thread_keeps_one_connection_for_its_calls(server, no_adapter):
         answer("HTTP/1.0 200 OK", [("Content-Length", "2")], b"{}"),
         answer("HTTP/1.1 200 OK", [], b"{}"),  # no length: the body runs to the close
         answer("HTTP/1.1 200 OK", [("Content-Length", "2")], b"{}extra"),  # bytes beyond it
+        # chunked for urllib3, not for http.client, which lets the connection go
+        answer(
+            "HTTP/1.1 200 OK", [("Transfer-Encoding", "gzip, chunked")], b"2\r\n{}\r\n0\r\n\r\n"
+        ),
     ],
-    ids=["connection-close", "http10", "no-length", "extra-bytes"],
+    ids=["connection-close", "http10", "no-length", "extra-bytes", "gzip-chunked"],
 )
 def test_a_connection_the_answer_ends_is_not_reused(server, no_adapter, shape):
-    server.scripts["/token"] = Script([shape], then_close=b"Content-Length" not in shape)
+    server.scripts["/token"] = Script(
+        [shape], then_close=b"Content-Length" not in shape and b"chunked" not in shape
+    )
 
     for _ in range(2):
         assert ours("POST", server.url("/token"), data=FORM, timeout=5).content == b"{}"
@@ -330,13 +373,24 @@ def test_a_forked_child_opens_its_own_connection(server, no_adapter):
     ours("POST", server.url("/token"), data=FORM, timeout=5)
     child = os.fork()
     if child == 0:  # the child: one call, on a connection of its own
+        code = 1
         try:
             ours("POST", server.url("/token"), data=FORM, timeout=5)
+            code = 0
         finally:
-            os._exit(0)
-    os.waitpid(child, 0)
+            os._exit(code)
+    for _ in range(500):  # up to 5 s, then the child is stopped: never a hung suite
+        done, status = os.waitpid(child, os.WNOHANG)
+        if done:
+            break
+        threading.Event().wait(0.01)
+    else:
+        os.kill(child, 9)
+        os.waitpid(child, 0)
+        pytest.fail("the child did not finish")
     ours("POST", server.url("/token"), data=FORM, timeout=5)
 
+    assert os.waitstatus_to_exitcode(status) == 0
     assert [seen.connection for seen in server.seen] == [1, 2, 1]
 
 
@@ -359,6 +413,12 @@ FAILURES = {
         [answer("HTTP/1.1 200 OK", [("Transfer-Encoding", "chunked")], b"zz\r\nabc")],
         then_close=True,
     ),
+    "bad-chunk-size-later": Script(
+        [answer("HTTP/1.1 200 OK", [("Transfer-Encoding", "chunked")], b"2\r\n{}\r\nzz\r\n")],
+        then_close=True,
+    ),
+    "not-http-kept-open": Script([b"SSH-2.0-provider\r\n"]),  # the wrong port: at once
+    "head-line-too-long-kept-open": Script([b"HTTP/1.1 200 OK\r\nX-L: " + b"a" * 70000]),
     "bad-gzip": Script(
         [answer("HTTP/1.1 200 OK", [("Content-Encoding", "gzip"), ("Content-Length", "3")])
          + b"xyz"]

@@ -116,14 +116,37 @@ def _status(line: str) -> tuple[int, int, str]:
     raise http.client.UnknownProtocol(version)
 
 
+def check_partial_head(raw: bytes) -> None:
+    """Raise what http.client raises on the part of a head that has come so far: a status
+    line that is no HTTP, a line too long, more header lines than it takes."""
+    end = raw.find(b"\n") + 1
+    if not end:
+        if len(raw) > MAX_LINE:
+            raise http.client.LineTooLong("status line")
+        return
+    if end > MAX_LINE:
+        raise http.client.LineTooLong("status line")
+    _status(str(raw[:end], "iso-8859-1"))
+    lines = raw[end:].split(b"\n")  # the last one is still coming
+    _check_lines(lines[:-1], blank=False)
+    if len(lines[-1]) >= MAX_LINE:
+        raise http.client.LineTooLong("header line")
+
+
+def _check_lines(lines: list[bytes], *, blank: bool) -> None:
+    """http.client's limits: each line (with its line break) at most MAX_LINE bytes, and at
+    most MAX_HEADERS lines counting the empty line (or end) that closes the head."""
+    if max(map(len, lines), default=0) >= MAX_LINE:
+        raise http.client.LineTooLong("header line")
+    if len(lines) + blank > MAX_HEADERS:
+        raise http.client.HTTPException(f"got more than {MAX_HEADERS} headers")
+
+
 def _headers(block: bytes) -> list[tuple[str, str]]:
     lines = block.split(b"\n")
     if lines[-1] == b"":
         lines.pop()
-    if max(map(len, lines), default=0) >= MAX_LINE:
-        raise http.client.LineTooLong("header line")
-    if len(lines) > MAX_HEADERS:
-        raise http.client.HTTPException(f"got more than {MAX_HEADERS} headers")
+    _check_lines(lines, blank=True)
     text = block.decode("iso-8859-1")
     plain = text.split("\r\n")
     if plain[-1] == "":
@@ -162,22 +185,31 @@ def framing(head: Head, method: str) -> Framing:
     if method == "HEAD":
         return Framing(False, 0, None, close)
     if chunked:  # (also for a 204 or 304: urllib3 reads the chunks regardless)
-        return Framing(True, None, None, close)
+        # http.client reads only "chunked" itself as chunked; for anything else (gzip,
+        # chunked) without a length it lets the connection go after the answer.
+        own = (head.first.get("transfer-encoding") or "").lower() == "chunked"
+        return Framing(True, None, None, close or not (own or _number(head)))
     if head.status in _NO_BODY:
         return Framing(False, 0, None, close)
     if 100 <= head.status < 200:  # an interim answer taken as final: the real one follows
         return Framing(False, 0, None, True)
-    length = None
-    if first := head.first.get("content-length"):
-        try:
-            length = int(first)
-        except ValueError:
-            length = None
-        if length is not None and length < 0:
-            length = None
+    length = _number(head)
     if length is None:
         return Framing(False, None, expected, True)
     return Framing(False, length, None, close)
+
+
+def _number(head: Head) -> int | None:
+    """The length http.client reads from the first Content-Length (None: none, no number,
+    or negative)."""
+    first = head.first.get("content-length")
+    if not first:
+        return None
+    try:
+        length = int(first)
+    except ValueError:
+        return None
+    return length if length >= 0 else None
 
 
 def will_close(head: Head) -> bool:
@@ -236,7 +268,12 @@ def build_response(
     response.raw = raw = _Raw(head, method, response.url)
     coding = head.get("content-encoding")
     if coding:
-        body = _decoded(body, coding, head)
+        try:
+            body = _decoded(body, coding, head)
+        except requests.exceptions.ContentDecodingError:
+            if not response.is_redirect:
+                raise
+            # requests follows a redirect whose body does not decode; its body stays raw.
     response._content = body
     response._content_consumed = True  # type: ignore[attr-defined]
     if "set-cookie" in head.joined:

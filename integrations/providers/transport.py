@@ -223,7 +223,8 @@ def _send(
         )
     if response is None:  # (not `or`: a Response is falsy when its status is >= 400)
         response = adapter.send(prepared, **send)
-        response.elapsed = timedelta(seconds=time.perf_counter() - started)  # (the wire's own)
+        # (a response from the wire carries its own elapsed time, up to its head)
+        response.elapsed = timedelta(seconds=time.perf_counter() - started)
     if response.is_redirect:
         extract_cookies_to_jar(session.cookies, prepared, response.raw)
         history = list(session.resolve_redirects(response, prepared, **send))

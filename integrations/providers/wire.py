@@ -4,12 +4,12 @@ A token call sent through requests' adapter spends most of its CPU in urllib3's 
 pool and in http.client, whose answer headers go through the email package's parser: on a
 background refresh that was half of all the CPU per refresh. This module does the exchange
 itself, for a call that is already prepared (transport.py and prepare.py) and whose shape it
-knows: the request written in one piece, the answer read into one buffer, its head parsed and
-its body delimited by the rules of requests' stack (answer.py). What happens once per
-connection stays urllib3's: the connection is opened by urllib3's own ``HTTPConnection`` or
-``HTTPSConnection`` after requests' own ``cert_verify`` chose the CA bundle, so TLS
-(versions, SNI, hostname and certificate checks) is exactly what requests does. A compressed
-answer is decoded by urllib3's decoders.
+knows: the request written in one piece (request_bytes.py), the answer read into one
+buffer, its head parsed and its body delimited by the rules of requests' stack (answer.py).
+What happens once per connection stays urllib3's: the connection is opened by urllib3's own
+``HTTPConnection`` or ``HTTPSConnection`` with the CA bundle requests' own ``cert_verify``
+chose, so TLS (versions, SNI, hostname and certificate checks) is exactly what requests does.
+A compressed answer is decoded by urllib3's decoders.
 
 The answer is the ``requests.Response`` requests builds (status, reason, headers with
 repeated ones joined, encoding, URL, cookies, content), and every failure is the exception
@@ -21,20 +21,21 @@ A call is never sent twice. A kept connection is checked before it is reused (as
 checks it: readable while idle means the provider closed it) and dropped after any failure,
 an answer that asks to close it, or bytes beyond the answer. Whatever this module does not
 handle (a proxy, a client certificate, ``verify=False``, a timeout requests would refuse or
-an urllib3 Timeout object, a body that is a stream or text beyond ASCII, a header value
+a urllib3 Timeout object, a body that is a stream or text beyond ASCII, a header value
 beyond Latin-1 or urllib3's SKIP_HEADER) returns None before anything is sent, and goes
 through requests' adapter instead.
 """
 
 from __future__ import annotations
 
+import http.client
 import socket
 import ssl
 import time
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
-from http.client import HTTPException, IncompleteRead, RemoteDisconnected
+from http.client import RemoteDisconnected
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,19 +43,18 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.exceptions import ProtocolError
-from urllib3.util import SKIP_HEADER
+from urllib3.exceptions import IncompleteRead, InvalidChunkLength, ProtocolError
 from urllib3.util.wait import wait_for_read
 
 from integrations.providers.answer import (
-    MAX_HEADERS,
-    MAX_LINE,
     Framing,
     Head,
     build_response,
+    check_partial_head,
     framing,
     parse_head,
 )
+from integrations.providers.request_bytes import DEFAULT_PORTS, request_bytes
 from integrations.providers.wire_errors import (
     BODY,
     CONNECT,
@@ -67,11 +67,6 @@ from integrations.providers.wire_errors import (
 
 _RECEIVE = 65536
 _MAX_CHUNK_LINE = 2**16  # urllib3's limit on a chunk's size line and on a trailer line
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-# Methods for which urllib3 adds no "Content-Length: 0" to a request without a body.
-_NO_BODY_EXPECTED = frozenset({"GET", "HEAD", "DELETE", "TRACE", "OPTIONS", "CONNECT"})
-# What urllib3 sends when a request has no User-Agent of its own.
-_URLLIB3_AGENT = f"User-Agent: python-urllib3/{urllib3.__version__}".encode("ascii")
 
 
 class _Ended(Exception):
@@ -98,7 +93,10 @@ class _Connection:
     def head(self) -> bytes:
         """The answer's head: its status line and header lines with their line breaks, up
         to the empty line (a line that is CRLF or a bare LF, as http.client reads it); all
-        that came when the connection ended first, as http.client takes it."""
+        that came when the connection ended first, as http.client takes it. While it is
+        incomplete, what has come is checked as http.client checks it line by line (a status
+        line that is no HTTP, a line too long, too many headers fail at once, not after the
+        read timeout)."""
         start = 0
         while True:
             crlf = self.buffer.find(b"\n\r\n", start)
@@ -107,8 +105,7 @@ class _Connection:
                 return self._take(crlf + 1, crlf + 3)
             if lf >= 0:
                 return self._take(lf + 1, lf + 2)
-            if len(self.buffer) > MAX_LINE * (MAX_HEADERS + 1):
-                raise HTTPException("the answer's head is too long")
+            check_partial_head(bytes(self.buffer))
             start = max(0, len(self.buffer) - 2)
             try:
                 self.fill()
@@ -124,28 +121,33 @@ class _Connection:
         del self.buffer[:rest]
         return taken
 
-    def line(self) -> bytes:
-        """One line of a chunked body (a size, a trailer) with its line break; what is left
-        when the connection ended first (b"" when nothing is)."""
+    def line(self, kind: str) -> bytes:
+        """One line of a chunked body (`kind`: "size" or "trailer") with its line break;
+        what is left when the connection ended first (b"" when nothing is)."""
         start = 0
         while (end := self.buffer.find(b"\n", start)) < 0:
             if len(self.buffer) > _MAX_CHUNK_LINE:
-                raise ProtocolError("Response chunk line exceeded maximum allowed length")
+                raise ProtocolError(f"Response chunk {kind} line exceeded maximum allowed length")
             start = len(self.buffer)
             try:
                 self.fill()
             except _Ended:
                 return self._take(len(self.buffer), len(self.buffer))
         if end >= _MAX_CHUNK_LINE:
-            raise ProtocolError("Response chunk line exceeded maximum allowed length")
+            raise ProtocolError(f"Response chunk {kind} line exceeded maximum allowed length")
         return self._take(end + 1, end + 1)
 
-    def exactly(self, size: int) -> bytes:
+    def exactly(self, size: int, *, chunk: bool = False) -> bytes:
+        """`size` bytes; when the connection ends first, the IncompleteRead requests' stack
+        raises there (http.client's in a chunk, urllib3's for a body of known length)."""
         while len(self.buffer) < size:
             try:
                 self.fill()
             except _Ended:
-                raise IncompleteRead(bytes(self.buffer), size - len(self.buffer)) from None
+                have = bytes(self.buffer)
+                if chunk:
+                    raise http.client.IncompleteRead(have, size - len(have)) from None
+                raise IncompleteRead(len(have), size - len(have)) from None
         return self._take(size, size)
 
     def to_the_end(self) -> bytes:
@@ -197,15 +199,15 @@ class Wire:
         scheme = parts.scheme.lower()
         host = parts.hostname
         timeouts = _timeouts(timeout)
-        if scheme not in _DEFAULT_PORTS or not host or not host.isascii() or timeouts is None:
+        if scheme not in DEFAULT_PORTS or not host or not host.isascii() or timeouts is None:
             return None
         if scheme == "https" and not (verify is True or (isinstance(verify, str) and verify)):
             return None  # verify=False: requests' adapter, with its InsecureRequestWarning
         try:
-            port = parts.port or _DEFAULT_PORTS[scheme]
+            port = parts.port or DEFAULT_PORTS[scheme]
         except ValueError:
             return None
-        message = _request_bytes(prepared, host, port, scheme)
+        message = request_bytes(prepared, host, port, scheme)
         if message is None:
             return None
         origin = Origin(scheme, host, port, parts.path or "/")
@@ -257,60 +259,6 @@ def _timeouts(timeout: Any) -> tuple[Any, Any] | None:
     except (TypeError, ValueError):
         return None
     return pair
-
-
-def _request_bytes(
-    prepared: requests.PreparedRequest, host: str, port: int, scheme: str
-) -> bytes | None:
-    """The request as urllib3 writes it through http.client (the request line, Host and
-    Accept-Encoding unless given, the framing and User-Agent urllib3 adds when missing, then
-    the prepared headers in order, then the body), or None for a shape left to requests."""
-    method = prepared.method or "GET"
-    target = prepared.path_url
-    body = prepared.body
-    if isinstance(body, str):
-        if not body.isascii():
-            return None
-        body = body.encode("ascii")
-    elif body is not None and not isinstance(body, bytes):
-        return None
-    if not _token(method) or not target.isascii() or any(c <= " " or c == "\x7f" for c in target):
-        return None
-    headers = prepared.headers
-    lines = [f"{method} {target} HTTP/1.1".encode("ascii")]
-    if "Host" not in headers:
-        host_header = host.rstrip(".")  # as urllib3's connection names the host
-        host_header = f"[{host_header}]" if ":" in host_header else host_header
-        if port != _DEFAULT_PORTS[scheme]:
-            host_header = f"{host_header}:{port}"
-        lines.append(b"Host: " + host_header.encode("ascii"))
-    if "Accept-Encoding" not in headers:
-        lines.append(b"Accept-Encoding: identity")
-    if "Transfer-Encoding" in headers:
-        return None
-    if "Content-Length" not in headers:
-        if body is not None:
-            return None  # urllib3 would send it chunked
-        if method not in _NO_BODY_EXPECTED:
-            lines.append(b"Content-Length: 0")
-    if "User-Agent" not in headers:
-        lines.append(_URLLIB3_AGENT)
-    for name, value in headers.items():
-        if value == SKIP_HEADER:
-            return None
-        try:
-            encoded_name = name.encode("ascii")
-            encoded = value if isinstance(value, bytes) else str(value).encode("iso-8859-1")
-        except UnicodeEncodeError:
-            return None
-        lines.append(encoded_name + b": " + encoded)
-    lines.append(b"")
-    lines.append(body or b"")
-    return b"\r\n".join(lines)
-
-
-def _token(method: str) -> bool:
-    return bool(method) and method.isascii() and method.isalpha() and method.isupper()
 
 
 def _open(origin: Origin, connect_timeout: Any, trust: SimpleNamespace) -> _Connection:
@@ -367,28 +315,38 @@ def _body(connection: _Connection, frame: Framing) -> bytes:
         return connection.exactly(frame.length)
     body = connection.to_the_end()
     if frame.expected is not None and len(body) != frame.expected:
-        raise IncompleteRead(body, frame.expected - len(body))
+        raise IncompleteRead(len(body), frame.expected - len(body))
     return body
+
+
+class _Progress:
+    """What urllib3's InvalidChunkLength asks of its response: the bytes read, which urllib3
+    does not count in a chunked body (its message always says 0)."""
+
+    length_remaining = None
+
+    def tell(self) -> int:
+        return 0
 
 
 def _chunked(connection: _Connection) -> bytes:
     """A chunked body, read as urllib3 reads it (a size line, its extensions ignored; the
     chunk; two bytes of line break; after the last chunk, trailers up to an empty line or
-    the end of the connection)."""
+    the end of the connection), failing with urllib3's own errors."""
     parts: list[bytes] = []
     while True:
-        size_line = connection.line().split(b";", 1)[0]
+        size_line = connection.line("size").split(b";", 1)[0]
         try:
             size = int(size_line, 16)
             if size < 0:
                 raise ValueError(size)
         except ValueError:
             if size_line:
-                raise ProtocolError(f"Invalid chunk length: {size_line!r}") from None
+                raise InvalidChunkLength(_Progress(), size_line) from None  # type: ignore[arg-type]
             raise ProtocolError("Response ended prematurely") from None
         if size == 0:
-            while (trailer := connection.line()) and trailer not in (b"\r\n", b"\n"):
+            while (trailer := connection.line("trailer")) and trailer not in (b"\r\n", b"\n"):
                 pass
             return b"".join(parts)
-        parts.append(connection.exactly(size))
-        connection.exactly(2)  # the chunk's line break
+        parts.append(connection.exactly(size, chunk=True))
+        connection.exactly(2, chunk=True)  # the chunk's line break

@@ -135,9 +135,9 @@ def _body_error(error: BaseException, origin: Origin) -> BaseException:
         return requests.ConnectionError(ReadTimeoutError(origin.pool(), None, "Read timed out."))
     if isinstance(error, ssl.SSLError):
         return requests.exceptions.SSLError(urllib3.exceptions.SSLError(error))
-    if isinstance(error, ProtocolError):
+    if isinstance(error, ProtocolError) and not isinstance(error, http.client.HTTPException):
         return requests.exceptions.ChunkedEncodingError(error)
-    if isinstance(error, OSError | http.client.HTTPException):
+    if isinstance(error, OSError | http.client.HTTPException):  # (IncompleteRead among them)
         broken = ProtocolError(f"Connection broken: {error!r}", error)
         return requests.exceptions.ChunkedEncodingError(broken)
     return error
