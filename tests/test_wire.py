@@ -54,7 +54,7 @@ def ours(method: str, url: str, **kwargs: Any) -> requests.Response:
     return transport.request(method, url, **kwargs)
 
 
-def both(server: ScriptedServer, monkeypatch, method: str, path: str, **kwargs: Any):
+def both(monkeypatch, method: str, url: str, **kwargs: Any):
     """(ours, theirs): the call through the wire, then through requests itself; each is the
     answer, or the exception raised."""
     outcomes: list[Any] = []
@@ -64,7 +64,7 @@ def both(server: ScriptedServer, monkeypatch, method: str, path: str, **kwargs: 
                 patch.setattr(requests.adapters.HTTPAdapter, "send", _refuse)
             call = transport.request if wire else requests.request
             try:
-                outcomes.append(call(method, server.url(path), **kwargs))
+                outcomes.append(call(method, url, **kwargs))
             except requests.RequestException as error:
                 outcomes.append(error)
     return outcomes[0], outcomes[1]
@@ -139,7 +139,7 @@ def assert_same_outcome(mine: Any, theirs: Any) -> None:
 def test_the_bytes_sent_are_the_bytes_requests_sends(server, monkeypatch, call):
     call = dict(call)
     method = call.pop("method")
-    both(server, monkeypatch, method, "/token", timeout=5, **call)
+    both(monkeypatch, method, server.url("/token"), timeout=5, **call)
 
     mine, theirs = server.seen
     assert mine.raw == theirs.raw
@@ -255,7 +255,7 @@ def test_an_answer_reads_as_requests_reads_it(server, monkeypatch, shape):
     data, then_close = ODD.get(shape) or (ANSWERS[shape], shape in ("to-close", "http10"))
     server.scripts["/token"] = Script([data], then_close=then_close)
 
-    mine, theirs = both(server, monkeypatch, "POST", "/token", data=FORM, timeout=0.5)
+    mine, theirs = both(monkeypatch, "POST", server.url("/token"), data=FORM, timeout=0.5)
 
     assert_same_outcome(mine, theirs)
     assert len(server.seen) == 2, "each sent exactly once"
@@ -286,7 +286,7 @@ def test_an_answer_to_head_has_no_body(server, monkeypatch):
     server.scripts["/token"] = Script(
         [answer("HTTP/1.1 200 OK", [("Content-Length", "40")])]
     )
-    mine, theirs = both(server, monkeypatch, "HEAD", "/token", timeout=5)
+    mine, theirs = both(monkeypatch, "HEAD", server.url("/token"), timeout=5)
 
     assert_same_outcome(mine, theirs)
 
@@ -310,10 +310,7 @@ def test_an_early_answer_while_the_request_is_still_sent_is_read(monkeypatch):
         serving.start()
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/token"
         large = {"assertion": "x" * 8_000_000}
-        with monkeypatch.context() as patch:
-            patch.setattr(requests.adapters.HTTPAdapter, "send", _refuse)
-            mine = ours("POST", url, data=large, timeout=5)
-        theirs = requests.post(url, data=large, timeout=5)
+        mine, theirs = both(monkeypatch, "POST", url, data=large, timeout=5)
         serving.join(5)
 
     assert mine.status_code == theirs.status_code == 413
@@ -435,7 +432,7 @@ FAILURES = {
 def test_a_failure_raises_what_requests_raises(server, monkeypatch, case):
     server.scripts["/token"] = FAILURES[case]
 
-    mine, theirs = both(server, monkeypatch, "POST", "/token", data=FORM, timeout=0.5)
+    mine, theirs = both(monkeypatch, "POST", server.url("/token"), data=FORM, timeout=0.5)
 
     assert isinstance(theirs, requests.RequestException)
     assert_same_outcome(mine, theirs)
@@ -544,17 +541,11 @@ def test_tls_refuses_a_certificate_for_another_host(tmp_path, monkeypatch, no_ad
 
 def test_a_tls_handshake_that_never_comes_times_out_as_with_requests(server, monkeypatch):
     silent = server.url("/token").replace("http://", "https://")  # TCP accepted, no TLS
-    outcomes = []
-    for call in (ours, requests.request):
-        with monkeypatch.context() as patch:
-            if call is ours:
-                patch.setattr(requests.adapters.HTTPAdapter, "send", _refuse)
-            with pytest.raises(requests.RequestException) as raised:
-                call("POST", silent, data=FORM, timeout=0.3)
-        outcomes.append(raised.value)
 
-    assert_same_outcome(*outcomes)
-    assert type(outcomes[0]) is requests.ReadTimeout
+    mine, theirs = both(monkeypatch, "POST", silent, data=FORM, timeout=0.3)
+
+    assert_same_outcome(mine, theirs)
+    assert type(mine) is requests.ReadTimeout
     assert server.seen == []
 
 
